@@ -1,0 +1,8 @@
+from django.urls import path
+
+from delivery import views
+
+app_name = "delivery"
+urlpatterns = [
+    path("sink/", views.sink, name="sink"),
+]

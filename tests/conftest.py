@@ -1,0 +1,81 @@
+"""Personas: admin, marketer, approver and viewer of organisation A; an outsider who is
+admin of organisation B. Clients are logged in (with 2FA verified where the role needs it)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from accounts.enums import Role
+from tests.factories import login_verified, make_member, make_organization
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def org_a(db):
+    return make_organization("org-a", name="Organisation A")
+
+
+@pytest.fixture
+def org_b(db):
+    return make_organization("org-b", name="Organisation B")
+
+
+@pytest.fixture
+def admin(org_a):
+    return make_member(org_a, Role.ADMIN, "admin@a.example")
+
+
+@pytest.fixture
+def marketer(org_a):
+    return make_member(org_a, Role.MARKETER, "marketer@a.example")
+
+
+@pytest.fixture
+def approver(org_a):
+    return make_member(org_a, Role.APPROVER, "approver@a.example")
+
+
+@pytest.fixture
+def viewer(org_a):
+    return make_member(org_a, Role.VIEWER, "viewer@a.example")
+
+
+@pytest.fixture
+def outsider(org_b):
+    return make_member(org_b, Role.ADMIN, "outsider@b.example")
+
+
+def _client_for(membership) -> Client:
+    client = Client()
+    login_verified(client, membership.user)
+    return client
+
+
+@pytest.fixture
+def admin_client(admin):
+    return _client_for(admin)
+
+
+@pytest.fixture
+def marketer_client(marketer):
+    return _client_for(marketer)
+
+
+@pytest.fixture
+def approver_client(approver):
+    return _client_for(approver)
+
+
+@pytest.fixture
+def viewer_client(viewer):
+    return _client_for(viewer)
+
+
+@pytest.fixture
+def outsider_client(outsider):
+    return _client_for(outsider)
