@@ -66,8 +66,11 @@ def create_organization(
     invitation's link lets them set a password and log in.
     """
     if Organization.objects.filter(slug=slug).exists():
-        raise ValidationError(_("An organisation with the slug %(slug)s already exists."),
-                              params={"slug": slug}, code="slug_taken")
+        raise ValidationError(
+            _("An organisation with the slug %(slug)s already exists."),
+            params={"slug": slug},
+            code="slug_taken",
+        )
     organization = Organization(name=name, slug=slug, time_zone=time_zone)
     organization.full_clean()
     organization.save()
@@ -79,8 +82,13 @@ def create_organization(
     invitation = Invitation.objects.create(
         organization=organization, email=email, role=Role.ADMIN, invited_by=actor or user
     )
-    record(Action.ORGANIZATION_CREATED, actor=actor, organization=organization,
-           target=organization, admin_email=email)
+    record(
+        Action.ORGANIZATION_CREATED,
+        actor=actor,
+        organization=organization,
+        target=organization,
+        admin_email=email,
+    )
     return organization, invitation
 
 
@@ -101,8 +109,14 @@ def update_policies(membership: Membership, changes: dict, request=None) -> dict
         return {}
     organization.full_clean()
     organization.save(update_fields=list(diff))
-    record(Action.POLICY_CHANGED, actor=membership.user, organization=organization,
-           target=organization, request=request, changes=diff)
+    record(
+        Action.POLICY_CHANGED,
+        actor=membership.user,
+        organization=organization,
+        target=organization,
+        request=request,
+        changes=diff,
+    )
     membership.organization = organization
     return diff
 
@@ -140,13 +154,22 @@ def change_role(membership: Membership, target: Membership, role: str, request=N
     if target.role == Role.ADMIN and _other_active_admins(members, target) == 0:
         raise LastAdminError(
             _("%(email)s is the last active admin; make someone else admin first."),
-            params={"email": target.user.email}, code="last_admin",
+            params={"email": target.user.email},
+            code="last_admin",
         )
     before = target.role
     target.role = role
     target.save(update_fields=["role"])
-    record(Action.ROLE_CHANGED, actor=membership.user, organization=target.organization,
-           target=target, request=request, email=target.user.email, before=before, after=role)
+    record(
+        Action.ROLE_CHANGED,
+        actor=membership.user,
+        organization=target.organization,
+        target=target,
+        request=request,
+        email=target.user.email,
+        before=before,
+        after=role,
+    )
     return target
 
 
@@ -161,12 +184,20 @@ def deactivate_member(membership: Membership, target: Membership, request=None) 
     if target.role == Role.ADMIN and _other_active_admins(members, target) == 0:
         raise LastAdminError(
             _("%(email)s is the last active admin; make someone else admin first."),
-            params={"email": target.user.email}, code="last_admin",
+            params={"email": target.user.email},
+            code="last_admin",
         )
     target.is_active = False
     target.save(update_fields=["is_active"])
-    record(Action.MEMBER_DEACTIVATED, actor=membership.user, organization=target.organization,
-           target=target, request=request, email=target.user.email, role=target.role)
+    record(
+        Action.MEMBER_DEACTIVATED,
+        actor=membership.user,
+        organization=target.organization,
+        target=target,
+        request=request,
+        email=target.user.email,
+        role=target.role,
+    )
     return target
 
 
@@ -190,8 +221,9 @@ def load_invitation(token: str) -> Invitation:
     try:
         data = signer.unsign_object(token, max_age=settings.INVITATION_MAX_AGE)
     except signing.SignatureExpired:
-        raise InvitationError(_("This invitation has expired. Ask an admin for a new one."),
-                              code="expired") from None
+        raise InvitationError(
+            _("This invitation has expired. Ask an admin for a new one."), code="expired"
+        ) from None
     except (signing.BadSignature, TypeError, ValueError):
         raise InvitationError(_("This invitation link is not valid."), code="invalid") from None
     invitation = (
@@ -230,8 +262,9 @@ def invite_member(membership: Membership, email: str, role: str, request=None) -
     if Membership.objects.filter(
         organization=organization, user__email__iexact=email, is_active=True
     ).exists():
-        raise ValidationError(_("%(email)s is already a member."), params={"email": email},
-                              code="already_member")
+        raise ValidationError(
+            _("%(email)s is already a member."), params={"email": email}, code="already_member"
+        )
     # A new invitation replaces any open one for the same address.
     Invitation.objects.filter(
         organization=organization, email__iexact=email, accepted_at=None, revoked_at=None
@@ -239,8 +272,15 @@ def invite_member(membership: Membership, email: str, role: str, request=None) -
     invitation = Invitation.objects.create(
         organization=organization, email=email, role=role, invited_by=membership.user
     )
-    record(Action.INVITATION_SENT, actor=membership.user, organization=organization,
-           target=invitation, request=request, email=email, role=role)
+    record(
+        Action.INVITATION_SENT,
+        actor=membership.user,
+        organization=organization,
+        target=invitation,
+        request=request,
+        email=email,
+        role=role,
+    )
     transaction.on_commit(lambda: _send_invitation_email(invitation))
     return invitation
 
@@ -253,8 +293,14 @@ def revoke_invitation(membership: Membership, invitation: Invitation, request=No
         return
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
-    record(Action.INVITATION_REVOKED, actor=membership.user, organization=invitation.organization,
-           target=invitation, request=request, email=invitation.email)
+    record(
+        Action.INVITATION_REVOKED,
+        actor=membership.user,
+        organization=invitation.organization,
+        target=invitation,
+        request=request,
+        email=invitation.email,
+    )
 
 
 @transaction.atomic
@@ -275,13 +321,16 @@ def accept_invitation(
         if user.email.lower() != invitation.email.lower():
             raise InvitationError(
                 _("This invitation is for %(email)s; you are logged in as another person."),
-                params={"email": invitation.email}, code="wrong_user",
+                params={"email": invitation.email},
+                code="wrong_user",
             )
     else:
         user = User.objects.filter(email__iexact=invitation.email).first()
         if user is not None and user.has_usable_password():
-            raise InvitationError(_("You already have an account: log in first, then open the "
-                                    "link again."), code="login_required")
+            raise InvitationError(
+                _("You already have an account: log in first, then open the link again."),
+                code="login_required",
+            )
         if not password:
             raise InvitationError(_("Choose a password."), code="password_required")
         if user is None:
@@ -302,8 +351,15 @@ def accept_invitation(
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
-    record(Action.INVITATION_ACCEPTED, actor=user, organization=invitation.organization,
-           target=membership, request=request, email=user.email, role=membership.role)
+    record(
+        Action.INVITATION_ACCEPTED,
+        actor=user,
+        organization=invitation.organization,
+        target=membership,
+        request=request,
+        email=user.email,
+        role=membership.role,
+    )
     return membership
 
 

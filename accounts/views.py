@@ -12,7 +12,6 @@ from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -125,8 +124,7 @@ def security(request):
     return render(
         request,
         "accounts/security.html",
-        {"has_device": _has_confirmed_device(request.user),
-         "verified": request.user.is_verified()},
+        {"has_device": _has_confirmed_device(request.user), "verified": request.user.is_verified()},
     )
 
 
@@ -137,8 +135,9 @@ def recovery_codes(request):
         return redirect(f"{reverse('accounts:2fa_verify')}?next={reverse('accounts:security')}")
     codes = services.generate_recovery_codes(request.user, request)
     return render(
-        request, "accounts/recovery_codes.html", {"codes": codes,
-                                                  "next": reverse("accounts:security")}
+        request,
+        "accounts/recovery_codes.html",
+        {"codes": codes, "next": reverse("accounts:security")},
     )
 
 
@@ -146,11 +145,14 @@ def accept_invitation(request, token):
     try:
         invitation = services.load_invitation(token)
     except services.InvitationError as error:
-        return render(request, "accounts/invitation_invalid.html", {"error": error.messages[0]},
-                      status=410 if error.code in {"expired", "used", "revoked"} else 404)
+        return render(
+            request,
+            "accounts/invitation_invalid.html",
+            {"error": error.messages[0]},
+            status=410 if error.code in {"expired", "used", "revoked"} else 404,
+        )
     logged_in_as_invitee = (
-        request.user.is_authenticated
-        and request.user.email.lower() == invitation.email.lower()
+        request.user.is_authenticated and request.user.email.lower() == invitation.email.lower()
     )
     form = AcceptInvitationForm(request.POST or None)
     if request.method == "POST" and (logged_in_as_invitee or form.is_valid()):
@@ -166,14 +168,20 @@ def accept_invitation(request, token):
             form.add_error(None, error)
         else:
             if not request.user.is_authenticated:
-                login(request, membership.user,
-                      backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, _("Welcome to %(org)s.") % {
-                "org": membership.organization.name})
+                login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(
+                request, _("Welcome to %(org)s.") % {"org": membership.organization.name}
+            )
             return redirect("accounts:dashboard", membership.organization.slug)
-    return render(request, "accounts/accept_invitation.html", {
-        "invitation": invitation, "form": form, "logged_in_as_invitee": logged_in_as_invitee,
-    })
+    return render(
+        request,
+        "accounts/accept_invitation.html",
+        {
+            "invitation": invitation,
+            "form": form,
+            "logged_in_as_invitee": logged_in_as_invitee,
+        },
+    )
 
 
 @org_view("org.view")
@@ -189,10 +197,12 @@ def dashboard(request):
 def members(request):
     organization = request.organization
     context = {
-        "members": Membership.objects.for_organization(organization).select_related("user")
+        "members": Membership.objects.for_organization(organization)
+        .select_related("user")
         .order_by("-is_active", "user__email"),
         "invitations": Invitation.objects.for_organization(organization)
-        .filter(accepted_at=None, revoked_at=None).select_related("invited_by"),
+        .filter(accepted_at=None, revoked_at=None)
+        .select_related("invited_by"),
         "invite_form": InviteForm(),
         "role_form": RoleForm(),
     }
@@ -210,17 +220,22 @@ def invite(request):
         except ValidationError as error:
             form.add_error("email", error)
         else:
-            messages.success(request, _("Invitation sent to %(email)s.") % {
-                "email": invitation.email})
+            messages.success(
+                request, _("Invitation sent to %(email)s.") % {"email": invitation.email}
+            )
             return redirect("accounts:members", request.organization.slug)
-    return render(request, "accounts/invite.html", {"form": form}, status=400 if form.errors else 200)
+    return render(
+        request, "accounts/invite.html", {"form": form}, status=400 if form.errors else 200
+    )
 
 
 @org_view("members.manage")
 @require_POST
 def member_role(request, member_id):
     target = get_object_for_member(
-        request.membership, Membership.objects.select_related("user"), "members.manage",
+        request.membership,
+        Membership.objects.select_related("user"),
+        "members.manage",
         pk=member_id,
     )
     form = RoleForm(request.POST)
@@ -229,8 +244,9 @@ def member_role(request, member_id):
     else:
         try:
             services.change_role(request.membership, target, form.cleaned_data["role"], request)
-            messages.success(request, _("Role of %(email)s changed.") % {
-                "email": target.user.email})
+            messages.success(
+                request, _("Role of %(email)s changed.") % {"email": target.user.email}
+            )
         except ValidationError as error:
             messages.error(request, error.messages[0])
     return redirect("accounts:members", request.organization.slug)
@@ -240,13 +256,17 @@ def member_role(request, member_id):
 @require_POST
 def member_deactivate(request, member_id):
     target = get_object_for_member(
-        request.membership, Membership.objects.select_related("user"), "members.manage",
+        request.membership,
+        Membership.objects.select_related("user"),
+        "members.manage",
         pk=member_id,
     )
     try:
         services.deactivate_member(request.membership, target, request)
-        messages.success(request, _("%(email)s can no longer access this organisation.") % {
-            "email": target.user.email})
+        messages.success(
+            request,
+            _("%(email)s can no longer access this organisation.") % {"email": target.user.email},
+        )
     except ValidationError as error:
         messages.error(request, error.messages[0])
     return redirect("accounts:members", request.organization.slug)
@@ -278,7 +298,6 @@ def org_settings(request):
             if diff:
                 messages.success(request, _("Settings saved."))
             return redirect("accounts:settings", organization.slug)
-    return render(request, "accounts/settings.html", {"form": form},
-                  status=400 if form.errors else 200)
-
-
+    return render(
+        request, "accounts/settings.html", {"form": form}, status=400 if form.errors else 200
+    )

@@ -25,8 +25,9 @@ def make_user(email: str | None = None, *, password: str = PASSWORD, **fields) -
     return User.objects.create_user(email=email, password=password, **fields)
 
 
-def make_member(organization: Organization, role: str = Role.VIEWER, email: str | None = None,
-                **fields) -> Membership:
+def make_member(
+    organization: Organization, role: str = Role.VIEWER, email: str | None = None, **fields
+) -> Membership:
     user = make_user(email, **fields)
     return Membership.objects.create(user=user, organization=organization, role=role)
 
