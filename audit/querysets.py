@@ -25,7 +25,9 @@ def _record_bulk(action: str, model, counts: Counter, **details) -> None:
     organizations = apps.get_model("accounts", "Organization").objects.in_bulk(
         [org_id for org_id in counts if org_id is not None]
     )
-    for org_id, count in counts.items():
+    # Chain heads are locked in a fixed order (organisation id, platform last) so that
+    # concurrent multi-organisation writes cannot deadlock on each other.
+    for org_id, count in sorted(counts.items(), key=lambda item: (item[0] is None, item[0] or 0)):
         record(
             action,
             actor=None,

@@ -116,9 +116,14 @@ def record_for_user(action, user, request=None, label: str = "", **details) -> N
     """
     organizations = []
     if user is not None:
+        # Always in the same order: each record() locks its chain's head until the
+        # caller's transaction ends, and two transactions taking the same heads in
+        # different orders would deadlock.
         organizations = [
             m.organization
-            for m in user.memberships.filter(is_active=True).select_related("organization")
+            for m in user.memberships.filter(is_active=True)
+            .select_related("organization")
+            .order_by("organization_id")
         ]
     for organization in organizations or [None]:
         record(

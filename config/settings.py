@@ -199,6 +199,10 @@ GUARDIAN_MONKEY_PATCH_USER = False
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_HOURS", 1)
 AXES_LOCKOUT_PARAMETERS = ["username"]
+# The login form authenticates with ``username=<e-mail>``; axes defaults to ``email`` (the
+# USERNAME_FIELD), and wherever it reads or builds credentials under that key (with no
+# AXES_USERNAME_CALLABLE, or in ``axes_reset(username=...)``) it would find no account.
+AXES_USERNAME_FORM_FIELD = "username"
 # axes.W006 asks for the client address in the lockout key. We lock the *account*:
 # a whole office behind one NAT address (common in Japan) must not be locked out by one
 # person's typos, and rotating addresses does not help against a per-account lock.

@@ -1,0 +1,50 @@
+"""Who may read and export the audit log: admins of the organisation, nobody else."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from audit.enums import Action
+from audit.models import AuditEntry
+
+PAGES = ["/o/org-a/audit/", "/o/org-a/audit/export.csv"]
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_audit_pages_send_anonymous_visitors_to_login(org_a, url):
+    response = Client().get(url)
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/login/?next={url}"
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_audit_pages_are_404_for_another_organizations_admin(outsider_client, org_a, url):
+    response = outsider_client.get(url)
+
+    assert response.status_code == 404
+    assert AuditEntry.objects.filter(action=Action.AUDIT_EXPORTED).count() == 0
+
+
+@pytest.mark.parametrize("persona", ["marketer_client", "approver_client", "viewer_client"])
+@pytest.mark.parametrize("url", PAGES)
+def test_audit_pages_are_403_for_members_who_are_not_admins(request, persona, url):
+    client = request.getfixturevalue(persona)
+
+    response = client.get(url)
+
+    assert response.status_code == 403
+    assert AuditEntry.objects.filter(action=Action.AUDIT_EXPORTED).count() == 0
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_audit_pages_open_for_the_admin(admin_client, url):
+    assert admin_client.get(url).status_code == 200
+
+
+def test_audit_log_hides_the_export_link_without_the_export_permission(admin_client, org_a):
+    # The permission check itself is tested above; the link follows the same permission.
+    response = admin_client.get("/o/org-a/audit/")
+
+    assert b'data-testid="audit-export"' in response.content
