@@ -24,7 +24,26 @@ def current_request():
 
 
 @contextlib.contextmanager
+def request_scope(actor, request):
+    """Set the actor for our audit entries during a request.
+
+    django-auditlog gets the same actor from its own middleware
+    (``audit.middleware.AuditlogMiddleware``); calling its ``set_actor`` here too would
+    stack a signal receiver per request.
+    """
+    actor_token = _actor.set(actor)
+    request_token = _request.set(request)
+    try:
+        yield
+    finally:
+        _actor.reset(actor_token)
+        _request.reset(request_token)
+
+
+@contextlib.contextmanager
 def acting_as(actor, request=None):
+    """For work outside a request (Celery tasks, commands): name the actor for both our
+    audit entries and django-auditlog's change history."""
     actor_token = _actor.set(actor)
     request_token = _request.set(request)
     try:

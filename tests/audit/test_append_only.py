@@ -113,3 +113,18 @@ def test_bulk_update_is_refused(entry):
         AuditEntry.objects.bulk_update([entry], ["action"])
 
     assert AuditEntry.objects.get(pk=entry.pk).action == Action.ROLE_CHANGED
+
+
+@pytest.mark.django_db
+def test_chain_head_cannot_be_rolled_back_or_deleted(org_a, admin):
+    record(Action.POLICY_CHANGED, actor=admin.user, organization=org_a)
+    record(Action.POLICY_CHANGED, actor=admin.user, organization=org_a)
+    chain = f"org:{org_a.pk}"
+    for statement in (
+        "UPDATE audit_auditchainhead SET seq = seq - 1 WHERE chain = %s",
+        "UPDATE audit_auditchainhead SET seq = seq + 1 WHERE chain = %s",
+        "DELETE FROM audit_auditchainhead WHERE chain = %s",
+    ):
+        with pytest.raises(ProgrammingError, match="audit chain head"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(statement, [chain])
