@@ -129,3 +129,76 @@ def test_encrypted_secrets_round_trip_and_rotate(settings):
     assert crypto.decrypt(rotated) == "private key material"
     with pytest.raises(crypto.DecryptionError):
         crypto.decrypt(token)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"\r\n\r\n",
+        b"line with trailing space   \r\n\ttabbed\t \tline\r\n\r\n\r\n",
+        b"no final newline",
+    ],
+)
+def test_relaxed_canonicalisation_agrees_with_dkimpy(body):
+    pair = generate_rsa()
+    message = (
+        b"From:   Shop \r\n  <news@shop.example>\r\n"
+        b"To: taro@example.jp\r\n"
+        b"Subject:  folded\r\n\tsubject   line \r\n"
+        b"Date: Sat, 28 Nov 2026 10:00:00 +0900\r\n"
+        b"Message-ID: <abc@shop.example>\r\n"
+        b"\r\n" + body
+    )
+    signed = sign(message, [SigningKey("shop.example", "t1", "rsa", pair.private_key)])
+    dnsfunc = _dns_for("t1", "shop.example", "rsa", pair.public_key)
+    assert dkim.verify(signed, dnsfunc=dnsfunc) is True
+
+
+def test_changing_the_body_breaks_the_signature():
+    pair = generate_ed25519()
+    signed = sign(MESSAGE, [SigningKey("shop.example", "e1", "ed25519", pair.private_key)])
+    dnsfunc = _dns_for("e1", "shop.example", "ed25519", pair.public_key)
+    assert dkim.verify(signed.replace(b"Hello", b"Hallo"), dnsfunc=dnsfunc) is False
+
+
+def test_perl_mail_dkim_accepts_the_rsa_signature():
+    """An independent implementation (Mail::DKIM, Debian's libmail-dkim-perl) agrees.
+
+    Debian 12's Mail::DKIM (1.20230212) predates its Ed25519 support and reports the
+    Ed25519 signature as an unsupported algorithm, which receivers must ignore; the
+    Ed25519 signature is checked by dkimpy (PyNaCl) above, independently of the
+    OpenSSL code that made it.
+    """
+    import os
+    import subprocess
+    from pathlib import Path
+
+    rsa_pair, ed_pair = generate_rsa(), generate_ed25519()
+    signed = sign(
+        MESSAGE,
+        [
+            SigningKey("shop.example", "r1", "rsa", rsa_pair.private_key),
+            SigningKey("shop.example", "e1", "ed25519", ed_pair.private_key),
+        ],
+    )
+    records = "|".join(
+        [
+            "r1._domainkey.shop.example=" + dkim_record_value("rsa", rsa_pair.public_key),
+            "e1._domainkey.shop.example=" + dkim_record_value("ed25519", ed_pair.public_key),
+        ]
+    )
+    script = Path(__file__).parent / "tools" / "verify_dkim.pl"
+    result = subprocess.run(
+        ["perl", str(script)],
+        input=signed,
+        capture_output=True,
+        timeout=30,
+        env={**os.environ, "DKIM_RECORDS": records},
+        check=True,
+    )
+    assert result.stdout.decode().splitlines() == [
+        "pass rsa-sha256 shop.example",
+        "invalid ed25519-sha256 shop.example",
+    ]
+    assert "unsupported algorithm ed25519-sha256" in result.stderr.decode()
