@@ -7,7 +7,8 @@ and ``get_object_for_member``:
 - not an active member of the organisation in the URL -> 404 (never confirm it exists);
 - request from outside the organisation's IP allow-list -> 403;
 - idle longer than the organisation's session timeout -> logged out;
-- role or organisation requires two-factor and the session is not verified -> 2FA page;
+- role or organisation requires two-factor, or the person turned two-factor on, and the
+  session is not verified -> 2FA page;
 - another organisation's object -> 404; a member without the permission -> 403.
 """
 
@@ -19,8 +20,9 @@ from functools import wraps
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, QueryDict
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership, Organization
@@ -34,6 +36,13 @@ class IPNotAllowed(PermissionDenied):
 
 def needs_two_factor(membership: Membership) -> bool:
     return membership.role in ROLES_REQUIRING_2FA or membership.organization.require_2fa
+
+
+def url_with_next(url: str, next_path: str) -> str:
+    """``url?next=<next_path>``, with ``next_path`` quoted so its own query survives."""
+    query = QueryDict(mutable=True)
+    query["next"] = next_path
+    return f"{url}?{query.urlencode(safe='/')}"
 
 
 def has_perm(membership: Membership | None, perm: str, obj=None) -> bool:
@@ -119,11 +128,13 @@ def resolve_member(request, organization_slug: str, perm: str | None = None):
     if _idle_too_long(request, organization):
         logout(request)
         return redirect_to_login(request.get_full_path())
-    if needs_two_factor(membership) and not request.user.is_verified():
-        from django.urls import reverse
-
-        target = "accounts:2fa_verify" if _has_device(request.user) else "accounts:2fa_setup"
-        return redirect(f"{reverse(target)}?next={request.get_full_path()}")
+    if not request.user.is_verified():
+        # Someone who turned two-factor on must use it even where their role does not
+        # require it: otherwise a stolen password alone would open those pages.
+        has_device = _has_device(request.user)
+        if has_device or needs_two_factor(membership):
+            target = "accounts:2fa_verify" if has_device else "accounts:2fa_setup"
+            return redirect(url_with_next(reverse(target), request.get_full_path()))
     request.organization = organization
     request.membership = membership
     timezone.activate(organization.time_zone)

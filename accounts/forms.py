@@ -15,6 +15,23 @@ class LoginForm(AuthenticationForm):
     )
 
 
+def lockout_username(request, credentials: dict | None = None) -> str | None:
+    """The account a login attempt is for, as django-axes counts failures against it
+    (``AXES_USERNAME_CALLABLE``).
+
+    Logging in ignores the case of the address (``UserManager.get_by_natural_key``), so
+    the lockout must too: otherwise ``Admin@...``, ``ADMIN@...`` and so on would each get
+    their own allowance of failures against one account.
+    """
+    if credentials:
+        raw = credentials.get("username")
+    else:
+        raw = getattr(request, "POST", {}).get("username")
+    if not isinstance(raw, str):
+        return raw
+    return raw.strip().lower()
+
+
 class TokenForm(forms.Form):
     token = forms.CharField(
         label=_("Code"),

@@ -2,11 +2,25 @@ from __future__ import annotations
 
 import time
 
+from django.contrib.auth import logout
+from django.db.models import Min
+from django.utils import timezone
+
 from accounts.access import SESSION_ACTIVITY_KEY
-from audit.context import acting_as
+from audit.context import request_scope
 
 # Write the activity time at most this often, to spare a session write per request.
 _ACTIVITY_WRITE_INTERVAL = 30
+# The shortest timeout an organisation can choose (``Organization.session_timeout_minutes``
+# validates >= 5): below this idle time no timeout can have passed, so no query is needed.
+_SHORTEST_TIMEOUT_SECONDS = 5 * 60
+
+
+def _strictest_timeout_seconds(user) -> float | None:
+    minutes = user.memberships.filter(is_active=True, organization__is_active=True).aggregate(
+        minutes=Min("organization__session_timeout_minutes")
+    )["minutes"]
+    return None if minutes is None else minutes * 60
 
 
 class ActivityMiddleware:
@@ -14,6 +28,11 @@ class ActivityMiddleware:
 
     ``request.previous_activity`` is the last recorded activity before this request;
     ``accounts.access`` compares it with the organisation's timeout.
+
+    One session serves every organisation a person belongs to, so a session idle longer
+    than the strictest of those organisations' timeouts is ended here, on *any* page.
+    Checking only on organisation pages would let a visit to ``/`` or
+    ``/account/security/`` refresh the activity time and revive an expired session.
     """
 
     def __init__(self, get_response):
@@ -21,12 +40,27 @@ class ActivityMiddleware:
 
     def __call__(self, request):
         request.previous_activity = None
+        # An organisation page activates its time zone; never let it leak into the next
+        # request this thread serves.
+        timezone.deactivate()
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             now = time.time()
             previous = request.session.get(SESSION_ACTIVITY_KEY)
-            request.previous_activity = previous
-            if previous is None or now - previous > _ACTIVITY_WRITE_INTERVAL:
-                request.session[SESSION_ACTIVITY_KEY] = now
-        with acting_as(user if user is not None and user.is_authenticated else None, request):
-            return self.get_response(request)
+            idle = None if previous is None else now - previous
+            if idle is not None and idle > _SHORTEST_TIMEOUT_SECONDS:
+                timeout = _strictest_timeout_seconds(user)
+                if timeout is not None and idle > timeout:
+                    logout(request)
+                    user = None
+            if user is not None:
+                request.previous_activity = previous
+                if idle is None or idle > _ACTIVITY_WRITE_INTERVAL:
+                    request.session[SESSION_ACTIVITY_KEY] = now
+        try:
+            with request_scope(
+                user if user is not None and user.is_authenticated else None, request
+            ):
+                return self.get_response(request)
+        finally:
+            timezone.deactivate()

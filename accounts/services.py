@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
+from django.core.validators import validate_email
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -63,8 +64,18 @@ def create_organization(
 
     The admin's account is created if needed (with no usable password) and an admin
     membership made at once, so the organisation is never without an admin; the returned
-    invitation's link lets them set a password and log in.
+    invitation's link lets them set a password and log in. Refuses a taken slug and an
+    address that is not an e-mail address (``ValidationError``), creating nothing.
     """
+    email = User.objects.normalize_email(admin_email.strip()).lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError(
+            _("%(email)s is not a valid e-mail address."),
+            params={"email": admin_email},
+            code="invalid_email",
+        ) from None
     if Organization.objects.filter(slug=slug).exists():
         raise ValidationError(
             _("An organisation with the slug %(slug)s already exists."),
@@ -74,7 +85,6 @@ def create_organization(
     organization = Organization(name=name, slug=slug, time_zone=time_zone)
     organization.full_clean()
     organization.save()
-    email = User.objects.normalize_email(admin_email).lower()
     user = User.objects.filter(email__iexact=email).first()
     if user is None:
         user = User.objects.create_user(email=email, password=None)
@@ -238,6 +248,13 @@ def load_invitation(token: str) -> Invitation:
     if invitation.revoked_at is not None:
         raise InvitationError(_("This invitation was withdrawn."), code="revoked")
     return invitation
+
+
+def invitee_has_account(invitation: Invitation) -> bool:
+    """Whether the invited address already has an account with a password (they log in
+    first, then accept; they never set a password through an invitation link)."""
+    user = User.objects.filter(email__iexact=invitation.email).first()
+    return user is not None and user.has_usable_password()
 
 
 def _send_invitation_email(invitation: Invitation) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import io
 
 import qrcode
@@ -20,7 +21,7 @@ from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
 
 from accounts import services
-from accounts.access import get_object_for_member, org_view
+from accounts.access import get_object_for_member, org_view, url_with_next
 from accounts.forms import (
     AcceptInvitationForm,
     InviteForm,
@@ -53,8 +54,7 @@ class LoginView(auth_views.LoginView):
     def form_valid(self, form):
         response = super().form_valid(form)
         if _has_confirmed_device(form.get_user()):
-            verify = reverse("accounts:2fa_verify")
-            return redirect(f"{verify}?next={self.get_success_url()}")
+            return redirect(url_with_next(reverse("accounts:2fa_verify"), self.get_success_url()))
         return response
 
 
@@ -85,6 +85,12 @@ def _qr_data_uri(url: str) -> str:
 
 @login_required
 def two_factor_setup(request):
+    # Replacing the authenticator needs the current one: otherwise a password alone would
+    # let anyone enrol their own phone and pass two-factor.
+    if _has_confirmed_device(request.user) and not request.user.is_verified():
+        return redirect(
+            url_with_next(reverse("accounts:2fa_verify"), _safe_next(request, "") or "/")
+        )
     device = services.totp_device_for_enrolment(request.user)
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -108,7 +114,7 @@ def two_factor_setup(request):
 @login_required
 def two_factor_verify(request):
     if not _has_confirmed_device(request.user):
-        return redirect(f"{reverse('accounts:2fa_setup')}?next={_safe_next(request, '')}")
+        return redirect(url_with_next(reverse("accounts:2fa_setup"), _safe_next(request, "")))
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if services.verify_second_factor(request, form.cleaned_data["token"]):
@@ -132,13 +138,23 @@ def security(request):
 @require_POST
 def recovery_codes(request):
     if not request.user.is_verified():
-        return redirect(f"{reverse('accounts:2fa_verify')}?next={reverse('accounts:security')}")
+        return redirect(url_with_next(reverse("accounts:2fa_verify"), reverse("accounts:security")))
     codes = services.generate_recovery_codes(request.user, request)
     return render(
         request,
         "accounts/recovery_codes.html",
         {"codes": codes, "next": reverse("accounts:security")},
     )
+
+
+# Refusals from ``services.accept_invitation`` and the status each one gets.
+_INVITATION_REFUSAL_STATUS = {
+    "expired": 410,
+    "used": 410,
+    "revoked": 410,
+    "wrong_user": 403,
+    "login_required": 403,
+}
 
 
 def accept_invitation(request, token):
@@ -151,36 +167,56 @@ def accept_invitation(request, token):
             {"error": error.messages[0]},
             status=410 if error.code in {"expired", "used", "revoked"} else 404,
         )
-    logged_in_as_invitee = (
-        request.user.is_authenticated and request.user.email.lower() == invitation.email.lower()
-    )
+    user = request.user if request.user.is_authenticated else None
+    logged_in_as_invitee = user is not None and user.email.lower() == invitation.email.lower()
+    # Someone with an account logs in first; a newcomer chooses a password here.
+    must_log_in = user is None and services.invitee_has_account(invitation)
+    chooses_password = user is None and not must_log_in
     form = AcceptInvitationForm(request.POST or None)
-    if request.method == "POST" and (logged_in_as_invitee or form.is_valid()):
-        try:
-            membership = services.accept_invitation(
-                token,
-                user=request.user if request.user.is_authenticated else None,
-                full_name=form.cleaned_data.get("full_name", "") if form.is_bound else "",
-                password=None if logged_in_as_invitee else form.cleaned_data["password1"],
-                request=request,
-            )
-        except ValidationError as error:
-            form.add_error(None, error)
+    refusal = ""
+    status = 200
+    if request.method == "POST":
+        if chooses_password and not form.is_valid():
+            status = 400
         else:
-            if not request.user.is_authenticated:
-                login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(
-                request, _("Welcome to %(org)s.") % {"org": membership.organization.name}
-            )
-            return redirect("accounts:dashboard", membership.organization.slug)
+            try:
+                membership = services.accept_invitation(
+                    token,
+                    user=user,
+                    full_name=form.cleaned_data.get("full_name", "") if chooses_password else "",
+                    password=form.cleaned_data["password1"] if chooses_password else None,
+                    request=request,
+                )
+            except services.InvitationError as error:
+                refusal = error.messages[0]
+                status = _INVITATION_REFUSAL_STATUS.get(error.code, 400)
+            except ValidationError as error:  # the password validators
+                form.add_error("password1", error)
+                status = 400
+            else:
+                if user is None:
+                    login(
+                        request,
+                        membership.user,
+                        backend="django.contrib.auth.backends.ModelBackend",
+                    )
+                messages.success(
+                    request, _("Welcome to %(org)s.") % {"org": membership.organization.name}
+                )
+                return redirect("accounts:dashboard", membership.organization.slug)
     return render(
         request,
         "accounts/accept_invitation.html",
         {
             "invitation": invitation,
             "form": form,
+            "refusal": refusal,
             "logged_in_as_invitee": logged_in_as_invitee,
+            "must_log_in": must_log_in,
+            "chooses_password": chooses_password,
+            "login_url": url_with_next(reverse("accounts:login"), request.path),
         },
+        status=status,
     )
 
 
@@ -286,10 +322,11 @@ def invitation_revoke(request, invitation_id):
 @org_view("org.manage")
 def org_settings(request):
     organization = request.organization
-    form = PolicyForm(request.POST or None, instance=organization)
+    # The form edits a copy: validating a ModelForm writes into its instance, and a
+    # refused change must not show up in the page around the form (title, navigation).
+    form = PolicyForm(request.POST or None, instance=copy.copy(organization))
     if request.method == "POST" and form.is_valid():
         changes = {field: form.cleaned_data[field] for field in form.fields}
-        organization.refresh_from_db()
         try:
             diff = services.update_policies(request.membership, changes, request)
         except ValidationError as error:

@@ -1,0 +1,49 @@
+"""Real-browser tests: Playwright's sync API driving Debian's chromium.
+
+``playwright install`` cannot download browsers here, so the system chromium is launched
+by path (``CHROMIUM`` overrides it). Playwright's sync API runs an event loop in the test
+thread; Django refuses ORM calls from a thread with a running loop unless
+``DJANGO_ALLOW_ASYNC_UNSAFE`` is set. The tests only touch the database between browser
+steps, never concurrently with them, so that is safe here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"chromium not found at {CHROMIUM} (install Debian's chromium package)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, locale="en-GB")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
