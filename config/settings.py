@@ -316,3 +316,9 @@ LOGGING = {
 AUDIT_CHAIN_KEY = env_secret("AUDIT_CHAIN_KEY", SECRET_KEY)
 # True where the bundled sink runs beside the app (`make run`): /healthz then checks it.
 SMTP_SINK_ENABLED = env_bool("SMTP_SINK_ENABLED", False)
+
+# DNS for sending-domain checks: empty = the system resolver; else "host" or "host:port".
+DNS_NAMESERVERS = env_list("DNS_NAMESERVERS", [])
+DNS_TIMEOUT = float(env_int("DNS_TIMEOUT_SECONDS", 5))
+# What every sending domain's SPF record must include (our relays' addresses).
+SPF_INCLUDE = env_str("SPF_INCLUDE", "_spf.tayori.example")
