@@ -4,7 +4,8 @@
 by path (``CHROMIUM`` overrides it). Playwright's sync API runs an event loop in the test
 thread; Django refuses ORM calls from a thread with a running loop unless
 ``DJANGO_ALLOW_ASYNC_UNSAFE`` is set. The tests only touch the database between browser
-steps, never concurrently with them, so that is safe here.
+steps, never concurrently with them, so that is safe here; the variable is set only while
+a browser is open (one per test module), so the rest of the suite keeps Django's check.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import os
 import shutil
 
 import pytest
-
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -28,16 +27,24 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     if not shutil.which(CHROMIUM):
         pytest.fail(f"chromium not found at {CHROMIUM} (install Debian's chromium package)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if before is None:
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
 @pytest.fixture
