@@ -1,11 +1,17 @@
 """``/healthz``: is every part of the running product up?
 
-Public (load balancers call it) and reveals nothing but up/down per part. 200 when every
-part is up, 503 otherwise.
+Public (load balancers call it) and reveals nothing but up/down per part: no versions,
+host names, error texts or timings. 200 when every part is up, 503 otherwise.
+
+Parts: ``database``; ``redis`` (only with ``REDIS_URL``); ``broker``; ``worker`` and
+``beat`` (a heartbeat they write into the cache at most ``HEALTH_STALE_AFTER`` seconds
+ago, see ``config.celery``); ``smtp_sink`` (only with ``SMTP_SINK_ENABLED``: it answers
+EHLO and offers STARTTLS).
 """
 
 from __future__ import annotations
 
+import os
 import smtplib
 import time
 
@@ -39,6 +45,15 @@ def _redis() -> bool | None:
 def _broker() -> bool:
     from config.celery import app
 
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        # kombu's filesystem transport "connects" without touching the disk; what can
+        # actually fail is the spool folder the web and the worker share.
+        options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+        folders = {options.get("data_folder_in"), options.get("data_folder_out")}
+        return all(
+            folder and os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)
+            for folder in folders
+        )
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
@@ -49,10 +64,10 @@ def _broker() -> bool:
 
 def _heartbeat(key: str) -> bool:
     try:
-        last = cache.get(key)
-    except Exception:
+        last = float(cache.get(key))
+    except Exception:  # cache down, no heartbeat yet (None) or garbage: all mean "down"
         return False
-    return last is not None and time.time() - float(last) < settings.HEALTH_STALE_AFTER
+    return time.time() - last < settings.HEALTH_STALE_AFTER
 
 
 def _smtp_sink() -> bool | None:
