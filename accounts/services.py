@@ -26,6 +26,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.access import require_perm
 from accounts.enums import Role
 from accounts.models import Invitation, Membership, Organization
+from accounts.net import client_ip
 from audit import record
 from audit.enums import Action
 from audit.services import record_for_user
@@ -106,7 +107,9 @@ def create_organization(
 def update_policies(membership: Membership, changes: dict, request=None) -> dict:
     """Change the organisation's name and policies; returns ``{field: [before, after]}``.
 
-    Only admins. Validation errors leave everything unchanged.
+    Only admins. Validation errors leave everything unchanged. An IP allow-list that
+    would shut out the admin making the change (their address as this request shows it)
+    is refused, so nobody locks their organisation out by a typo.
     """
     require_perm(membership, "org.manage")
     organization = Organization.objects.select_for_update().get(pk=membership.organization_id)
@@ -118,6 +121,17 @@ def update_policies(membership: Membership, changes: dict, request=None) -> dict
     if not diff:
         return {}
     organization.full_clean()
+    if "ip_allowlist" in diff and request is not None:
+        address = client_ip(request)
+        if not organization.allows_ip(address):
+            raise ValidationError(
+                _(
+                    "This allow-list does not include your own address (%(ip)s): saving it "
+                    "would lock you out. Add your address or network first."
+                ),
+                params={"ip": address},
+                code="allowlist_excludes_self",
+            )
     organization.save(update_fields=list(diff))
     record(
         Action.POLICY_CHANGED,

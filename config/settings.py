@@ -272,6 +272,10 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = VAR_DIR / "media"
+# Development serves static files straight from static/ (no collectstatic needed);
+# production serves the collected, hashed files (the Dockerfile runs collectstatic).
+WHITENOISE_AUTOREFRESH = DEBUG
+WHITENOISE_USE_FINDERS = DEBUG
 
 # --- E-mail sent by the platform itself (invitations, alerts) -------------------------
 # Always STARTTLS with a verified certificate (config.mail.VerifiedStartTLSBackend).

@@ -251,3 +251,26 @@ def test_organisation_name_with_markup_is_shown_escaped(admin_client, org_a, adm
         assert b"&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page.content
     assert b"<b>Bold</b>" not in pages[1].content
     assert b"&lt;b&gt;Bold&lt;/b&gt;" in pages[1].content
+
+
+def test_allowlist_that_excludes_the_admins_own_address_is_refused(admin_client, org_a):
+    response = admin_client.post(
+        f"/o/{org_a.slug}/settings/", _policy_form(org_a, ip_allowlist=OFFICE)
+    )
+    assert response.status_code == 400
+    assert (
+        "This allow-list does not include your own address (127.0.0.1): saving it would "
+        "lock you out. Add your address or network first."
+    ) in response.content.decode()
+    org_a.refresh_from_db()
+    assert org_a.ip_allowlist == ""
+
+
+def test_allowlist_that_includes_the_admins_own_address_is_saved(admin_client, org_a):
+    allowlist = f"{OFFICE}\n127.0.0.0/8"
+    response = admin_client.post(
+        f"/o/{org_a.slug}/settings/", _policy_form(org_a, ip_allowlist=allowlist)
+    )
+    assert response.status_code == 302
+    org_a.refresh_from_db()
+    assert org_a.ip_allowlist == allowlist
