@@ -11,6 +11,7 @@ import email
 import email.policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 
 from django.db import models
 from django.utils import timezone
@@ -79,8 +80,11 @@ class SinkMessage(models.Model):
         return _header_text(self.parsed(), name)
 
     def summary(self) -> dict[str, str]:
-        """Subject, From and To decoded for display; malformed headers never raise."""
-        message = self.parsed()
+        """Subject, From and To decoded for display; malformed headers never raise.
+
+        Parses the header block only: list pages should not decode attachments.
+        """
+        message = BytesHeaderParser(policy=email.policy.default).parsebytes(self.raw_bytes)
         return {
             "subject": _header_text(message, "Subject"),
             "from": _header_text(message, "From"),

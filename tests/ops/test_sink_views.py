@@ -128,6 +128,7 @@ def test_list_pages_by_fifty_and_survives_a_bad_page_number(operator_client):
     assert [s["subject"] for _m, s in first.context["rows"]][:2] == ["Message 50", "Message 49"]
     assert len(first.context["rows"]) == 50
     assert [s["subject"] for _m, s in second.context["rows"]] == ["Message 0"]
+    assert "Page 1 of 2" in first.content.decode()
     assert garbage.status_code == 200
     assert garbage.context["page"].number == 1
 
