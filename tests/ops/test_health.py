@@ -11,6 +11,12 @@ from django.test import Client
 HEARTBEATS = ("health:worker", "health:beat")
 
 
+@pytest.fixture(autouse=True)
+def _real_redis(settings):
+    # The expected parts below include Redis and a Redis broker, as in production.
+    assert settings.REDIS_URL, "the suite runs against real Redis: set REDIS_URL (make test does)"
+
+
 @pytest.fixture
 def no_heartbeats():
     for key in HEARTBEATS:
