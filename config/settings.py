@@ -29,7 +29,11 @@ _DEV_FIELD_KEY = "ZGV2ZWxvcG1lbnQtb25seS1maWVsZC1rZXktMzJieXQ="
 SECRET_KEY = env_secret("SECRET_KEY", _DEV_SECRET_KEY)
 # Comma-separated Fernet keys, newest first: encrypting uses the first, decrypting tries
 # all of them, which is how a key is rotated.
-FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEY", [_DEV_FIELD_KEY]) or [_DEV_FIELD_KEY]
+FIELD_ENCRYPTION_KEYS = [
+    key.strip()
+    for key in env_secret("FIELD_ENCRYPTION_KEY", _DEV_FIELD_KEY).split(",")
+    if key.strip()
+] or [_DEV_FIELD_KEY]
 if not DEBUG:
     if SECRET_KEY in ("", _DEV_SECRET_KEY):
         raise ImproperlyConfigured("DEBUG=0 requires SECRET_KEY (or SECRET_KEY_FILE) to be set.")
@@ -104,7 +108,7 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------------
-DATABASE_URL = env_str("DATABASE_URL")
+DATABASE_URL = env_secret("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 else:

@@ -125,6 +125,9 @@ def test_chain_head_cannot_be_rolled_back_or_deleted(org_a, admin):
         "UPDATE audit_auditchainhead SET seq = seq + 1 WHERE chain = %s",
         "DELETE FROM audit_auditchainhead WHERE chain = %s",
     ):
-        with pytest.raises(ProgrammingError, match="audit chain head"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(statement, [chain])
+        with (
+            pytest.raises(ProgrammingError, match="audit chain head"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement, [chain])

@@ -94,9 +94,9 @@ def test_its_audit_entries_keep_the_chain_intact(debug):
     assert actions == [
         "organization_created",
         "invitation_revoked",
-        "role_changed",
-        "role_changed",
-        "role_changed",
+        "member_added",
+        "member_added",
+        "member_added",
     ]
     assert verify_chain(chain_for(organization)) is None
 

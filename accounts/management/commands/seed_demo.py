@@ -86,13 +86,12 @@ def seed_demo(password: str) -> Organization:
         )
         if created:
             record(
-                Action.ROLE_CHANGED,
+                Action.MEMBER_ADDED,
                 actor=operator,
                 organization=organization,
                 target=membership,
                 email=email,
-                before=None,
-                after=role,
+                role=role,
                 reason="seed_demo",
             )
         elif membership.role != role or not membership.is_active:
