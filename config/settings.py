@@ -330,3 +330,16 @@ DNS_NAMESERVERS = env_list("DNS_NAMESERVERS", [])
 DNS_TIMEOUT = float(env_int("DNS_TIMEOUT_SECONDS", 5))
 # What every sending domain's SPF record must include (our relays' addresses).
 SPF_INCLUDE = env_str("SPF_INCLUDE", "_spf.tayori.example")
+# Bounces (VERP) and mailto unsubscribes come back to addresses at this domain.
+BOUNCE_DOMAIN = env_str("BOUNCE_DOMAIN", "bounces.tayori.localhost")
+
+# The platform's default SMTP relay for organisations without their own. TLS is always
+# required and verified; DELIVERY_RELAY_CA_FILE adds a private CA (the bundled sink's
+# development CA by default).
+DELIVERY_RELAY_HOST = env_str("DELIVERY_RELAY_HOST", SMTP_SINK_HOST)
+DELIVERY_RELAY_PORT = env_int("DELIVERY_RELAY_PORT", SMTP_SINK_PORT)
+DELIVERY_RELAY_SECURITY = env_str("DELIVERY_RELAY_SECURITY", "starttls")
+DELIVERY_RELAY_USERNAME = env_str("DELIVERY_RELAY_USERNAME")
+DELIVERY_RELAY_PASSWORD = env_secret("DELIVERY_RELAY_PASSWORD")
+DELIVERY_RELAY_CA_FILE = env_str("DELIVERY_RELAY_CA_FILE", str(VAR_DIR / "tls" / "ca.pem"))
+DELIVERY_RELAY_RATE = env_int("DELIVERY_RELAY_RATE", 500)

@@ -45,6 +45,7 @@ class RelaySettings:
     timeout: float = 30.0
     max_messages: int = 100  # per connection before reconnecting
     idle_timeout: float = 60.0
+    rate_per_second: int = 0  # 0 = no limit (enforced by the send engine, not here)
 
     @property
     def pool_key(self) -> tuple:
@@ -202,6 +203,26 @@ class SmtpPool:
             await client.rset()
         except (aiosmtplib.SMTPException, OSError):
             await self._discard(relay)
+
+    async def _probe(self, relay: RelaySettings) -> tuple[bool, str]:
+        try:
+            client = await self._connect(relay)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return False, str(exc)
+        try:
+            ssl_object = client.transport.get_extra_info("ssl_object")
+            version = ssl_object.version() if ssl_object else "?"
+            await client.noop()
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            return False, str(exc)
+        return True, f"{relay.host}:{relay.port}: {version}, certificate verified"
+
+    def probe(self, relay: RelaySettings) -> tuple[bool, str]:
+        """Connect with TLS required and verified (and log in), then hang up."""
+        with self._lock:
+            return self._loop.run_until_complete(self._probe(relay))
 
     def send(
         self, relay: RelaySettings, mail_from: str, recipient: str, message: bytes

@@ -10,6 +10,22 @@ from accounts.enums import Role
 from tests.factories import login_verified, make_member, make_organization
 
 
+@pytest.fixture(scope="session")
+def dev_tls(tmp_path_factory):
+    """The development CA and a server certificate for 127.0.0.1, made once per session."""
+    from delivery.tls import ensure_dev_tls
+
+    return ensure_dev_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def foreign_tls(tmp_path_factory):
+    """Material of the same shape from another CA, which nothing trusts."""
+    from delivery.tls import ensure_dev_tls
+
+    return ensure_dev_tls(tmp_path_factory.mktemp("foreign-tls"))
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

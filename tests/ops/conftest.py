@@ -2,20 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from delivery.tls import ensure_dev_tls, server_tls_context
-from tests.ops.servers import running_plain_smtp, running_sink
-
-
-@pytest.fixture(scope="session")
-def dev_tls(tmp_path_factory):
-    """The development CA and sink certificate, made once for the session."""
-    return ensure_dev_tls(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(scope="session")
-def foreign_tls(tmp_path_factory):
-    """Material of the same shape from another CA, which the platform does not trust."""
-    return ensure_dev_tls(tmp_path_factory.mktemp("foreign-tls"))
+from delivery.tls import server_tls_context
+from tests.servers import running_plain_smtp, running_sink
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sys
 
 from django.conf import settings
 
-from tests.ops.servers import free_port
+from tests.servers import free_port
 
 SCRIPT = settings.BASE_DIR / "scripts" / "check_services.py"
 

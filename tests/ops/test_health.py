@@ -117,7 +117,7 @@ def test_a_sink_without_starttls_is_down(settings, fresh_heartbeats, plain_smtp)
 
 @pytest.mark.django_db
 def test_a_sink_that_does_not_answer_is_down(settings, fresh_heartbeats):
-    from tests.ops.servers import free_port
+    from tests.servers import free_port
 
     settings.SMTP_SINK_ENABLED = True
     settings.SMTP_SINK_HOST, settings.SMTP_SINK_PORT = "127.0.0.1", free_port()

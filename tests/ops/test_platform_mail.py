@@ -14,7 +14,7 @@ from accounts.enums import Role
 from accounts.models import Invitation
 from delivery.models import SinkMessage
 from delivery.tls import server_tls_context
-from tests.ops.servers import running_sink
+from tests.servers import running_sink
 
 
 @pytest.mark.django_db(transaction=True)

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from delivery.models import SinkMessage
-from tests.ops.servers import free_port
+from tests.servers import free_port
 
 BASE_DIR = Path(settings.BASE_DIR)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ops.servers import free_port
+from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
 
