@@ -83,7 +83,7 @@ migrations-check: $(VENV)/.installed
 
 .PHONY: messages
 messages: $(VENV)/.installed
-	$(PY) manage.py makemessages -l ja --ignore='.venv/*' --ignore='var/*' --ignore='tests/*'
+	$(PY) manage.py makemessages -l ja --ignore='.venv/*' --ignore='var/*' --ignore='tests/*' --ignore='bench/*' --no-obsolete
 	$(PY) manage.py compilemessages -l ja --ignore='.venv/*'
 
 .PHONY: ci
