@@ -93,7 +93,8 @@ def hidden_list_ids(membership: Membership, perm: str = "contacts.view") -> froz
     return frozenset(restricted.values_list("pk", flat=True)) - granted_list_ids(membership, perm)
 
 
-def _in_lists(list_ids) -> Exists:
+def in_lists(list_ids) -> Exists:
+    """Filter: the contact is in at least one of ``list_ids``."""
     return Exists(
         ListMembership.objects.filter(contact=OuterRef("pk"), contact_list_id__in=list_ids)
     )
@@ -110,10 +111,10 @@ def visible_contacts(membership: Membership, perm: str = "contacts.view") -> Que
         granted = granted_list_ids(membership, perm)
         if not granted:
             return contacts.none()
-        contacts = contacts.filter(_in_lists(granted))
+        contacts = contacts.filter(in_lists(granted))
     hidden = hidden_list_ids(membership, perm)
     if hidden:
-        contacts = contacts.exclude(_in_lists(hidden))
+        contacts = contacts.exclude(in_lists(hidden))
     return contacts
 
 
@@ -183,7 +184,7 @@ def search_contacts(
     if list_id:
         if not visible_lists(membership).filter(pk=list_id).exists():
             return contacts.none()
-        contacts = contacts.filter(_in_lists([list_id]))
+        contacts = contacts.filter(in_lists([list_id]))
     if tag:
         contacts = contacts.filter(tags__name=tag)
     if status:

@@ -422,22 +422,24 @@ def _queue(job: ImportJob, dry_run: bool) -> None:
     transaction.on_commit(lambda: run_import.delay(job.pk, dry_run))
 
 
-@transaction.atomic
 def request_dry_run(membership: Membership, job: ImportJob) -> bool:
-    """Run the dry run now (small files: returns True) or queue it for the worker."""
+    """Run the dry run now (small files: returns True once it is done) or queue it for
+    the worker (returns False)."""
     require_perm(membership, "contacts.import", job)
-    job = jobs().select_for_update().get(pk=job.pk)
-    if job.status not in {ImportStatus.UPLOADED, ImportStatus.READY, ImportStatus.FAILED}:
-        raise ValidationError(_("This import has already started."))
-    if not job.mapping:
-        raise ValidationError(_("Map the columns first."))
-    if job.file_size <= INLINE_DRY_RUN_BYTES:
-        transaction.on_commit(lambda: execute_import(job.pk, dry_run=True))
-        return True
-    job.status = ImportStatus.DRY_RUN_QUEUED
-    job.save(update_fields=["status"])
-    _queue(job, dry_run=True)
-    return False
+    with transaction.atomic():
+        job = jobs().select_for_update().get(pk=job.pk)
+        if job.status not in {ImportStatus.UPLOADED, ImportStatus.READY, ImportStatus.FAILED}:
+            raise ValidationError(_("This import has already started."))
+        if not job.mapping:
+            raise ValidationError(_("Map the columns first."))
+        inline = job.file_size <= INLINE_DRY_RUN_BYTES
+        if not inline:
+            job.status = ImportStatus.DRY_RUN_QUEUED
+            job.save(update_fields=["status"])
+            _queue(job, dry_run=True)
+    if inline:
+        execute_import(job.pk, dry_run=True)
+    return inline
 
 
 @transaction.atomic
