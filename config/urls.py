@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("o/<slug:org_slug>/audit/", include("audit.urls")),
     path("o/<slug:org_slug>/contacts/", include("contacts.urls")),
+    path("o/<slug:org_slug>/campaigns/", include("campaigns.urls")),
     path("platform/", include("delivery.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("i18n/setlang/", set_language, name="set_language"),

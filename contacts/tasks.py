@@ -13,4 +13,4 @@ def run_import(job_id: int, dry_run: bool = False) -> str:
     is all or nothing, so a redelivered task simply runs it again (``execute_import``
     returns at once for a job that already committed)."""
     job = execute_import(job_id, dry_run=dry_run)
-    return job.status
+    return job.status if job is not None else "missing"

@@ -90,7 +90,8 @@ def contact_list(request):
     membership = request.membership
     services.require_contacts_access(membership)
     form = _search_form(request, membership)
-    filters = form.filters() if request.GET else {}
+    # An invalid filter (a list this person cannot see) filters to nothing, not to all.
+    filters = form.filters() if form.is_bound and form.is_valid() else _filters_from(request.GET)
     contacts = services.search_contacts(membership, **filters).prefetch_related("tags")
     page = _page(request, contacts.order_by(Lower("email"), "pk"))
     return render(

@@ -321,7 +321,7 @@ class _DryRunDone(Exception):
         self.result = result
 
 
-def execute_import(job_id: int, *, dry_run: bool, engine=None, progress=None) -> ImportJob:
+def execute_import(job_id: int, *, dry_run: bool, engine=None, progress=None) -> ImportJob | None:
     """Run the import of job ``job_id`` (or its dry run) now, in this process.
 
     Returns the job with its counts and report. Never raises for a bad file or a
@@ -332,7 +332,9 @@ def execute_import(job_id: int, *, dry_run: bool, engine=None, progress=None) ->
     progress = progress or Progress(job_id)
     with transaction.atomic():
         # Waits for a concurrent run of the same job (a redelivered task) to finish.
-        job = jobs().select_for_update().get(pk=job_id)
+        job = jobs().select_for_update().filter(pk=job_id).first()
+        if job is None:
+            return None  # deleted meanwhile (a late or redelivered task)
         if job.status not in _RUNNABLE[dry_run]:
             return job  # already done, or superseded (e.g. confirmed before a late dry run)
         job.status = ImportStatus.DRY_RUN_RUNNING if dry_run else ImportStatus.RUNNING

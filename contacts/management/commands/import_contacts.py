@@ -31,7 +31,7 @@ class Command(BaseCommand):
             "--report", help="also write the rejected-rows report (CSV) to this path"
         )
 
-    def handle(self, *args, org, file, list_name, dry_run, report, **options):
+    def handle(self, *args, org, file, list_name, dry_run, report, verbosity, **options):
         organization = Organization.objects.filter(slug=org, is_active=True).first()
         if organization is None:
             raise CommandError(f"No active organisation with the slug {org!r}.")
@@ -42,7 +42,7 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {file}: {error}") from None
 
         def show(state):
-            if self.verbosity >= 2:
+            if verbosity >= 2:
                 self.stderr.write(f"{state['phase']}: {state['percent']}% ({state['rows']} rows)")
 
         try:
