@@ -7,6 +7,7 @@ samples shown to them); ``None`` is the whole audience (counts, sending).
 
 from __future__ import annotations
 
+from django.db import DataError, transaction
 from django.db.models import QuerySet
 
 from campaigns.models import Campaign
@@ -34,6 +35,16 @@ def recipients(campaign: Campaign, membership=None) -> QuerySet:
     return _services().audience_contacts(
         campaign.organization, membership=membership, **audience_arguments(campaign)
     )
+
+
+def find_recipient(campaign: Campaign, membership, contact_id: int):
+    """The contact ``contact_id`` if it is in the audience and visible to ``membership``,
+    else None (also when stored data the audience's rules cannot read gets in the way)."""
+    try:
+        with transaction.atomic():
+            return recipients(campaign, membership).filter(pk=contact_id).first()
+    except DataError:
+        return None
 
 
 def recipient_count(campaign: Campaign) -> int:

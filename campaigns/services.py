@@ -765,7 +765,7 @@ def allowed_test_addresses(membership: Membership) -> list[str]:
 def _test_contact(membership: Membership, campaign: Campaign, contact_id) -> dict:
     if not contact_id:
         return dict(SAMPLE_CONTACT)
-    contact = audience.recipients(campaign, membership).filter(pk=contact_id).first()
+    contact = audience.find_recipient(campaign, membership, contact_id)
     if contact is None:
         raise ValidationError({"contact": _("Choose a contact of this campaign's audience.")})
     return contact_data(contact)

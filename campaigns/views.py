@@ -254,7 +254,7 @@ def _preview_contact(request, campaign):
         return None, dict(SAMPLE_CONTACT)
     if not raw.isdigit():
         raise Http404
-    contact = audience.recipients(campaign, request.membership).filter(pk=int(raw)).first()
+    contact = audience.find_recipient(campaign, request.membership, int(raw))
     if contact is None:
         raise Http404
     return contact, contact_data(contact)

@@ -356,3 +356,38 @@ def test_spamassassin_times_out_cleanly(tmp_path, settings):
 
     assert result.score is None
     assert result.error == "spamassassin took longer than 0.5 s"
+
+
+def test_a_header_line_break_saved_by_another_door_is_a_render_finding(campaign):
+    Campaign.objects.filter(pk=campaign.pk).update(from_name="Shop\r\nBcc: all@example.com")
+    campaign.refresh_from_db()
+
+    finding = _codes(campaign)["render"]
+
+    assert finding.blocking
+    assert finding.message == (
+        "The From name contains a line break, which could inject mail headers."
+    )
+
+
+def test_an_audience_that_cannot_be_counted_is_blocking(campaign, org_a):
+    from contacts.models import CustomField
+    from segments.models import Segment
+    from tests.campaigns.conftest import make_contact
+
+    CustomField.objects.create(organization=org_a, key="birthday", label="B", field_type="date")
+    make_contact(org_a, "feb@example.jp", attributes={"birthday": "2023-02-30"})
+    segment = Segment.objects.create(
+        organization=org_a,
+        name="Old",
+        rules={
+            "match": "all",
+            "rules": [{"field": "attr:birthday", "op": "lt", "value": "2024-01-01"}],
+        },
+    )
+    campaign.include_segments.add(segment)
+
+    finding = _codes(campaign)["audience_error"]
+
+    assert finding.blocking
+    assert "not a real day" in finding.message
