@@ -23,6 +23,7 @@ from email.utils import formataddr, formatdate, make_msgid
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import gettext as _
 
 from campaigns.rendering import RenderedMessage
 
@@ -75,7 +76,7 @@ def _parse(output: str) -> SpamResult:
     )
     match = _STATUS.search(status)
     if match is None:
-        return SpamResult(available=True, error="spamassassin printed no score")
+        return SpamResult(available=True, error=_("spamassassin printed no score"))
     rules = []
     in_table = False
     for line in output.splitlines():
@@ -101,7 +102,7 @@ def spam_score(message_bytes: bytes, *, timeout: float = TIMEOUT_SECONDS) -> Spa
     """Score ``message_bytes`` with ``spamassassin -L -t``; never raises."""
     binary = spamassassin_path()
     if not binary:
-        return SpamResult(available=False, error="spamassassin is not installed")
+        return SpamResult(available=False, error=_("spamassassin is not installed"))
     key = "campaigns:spam:" + hashlib.sha256(message_bytes).hexdigest()
     cached = cache.get(key)
     if cached is not None:
@@ -119,7 +120,10 @@ def spam_score(message_bytes: bytes, *, timeout: float = TIMEOUT_SECONDS) -> Spa
             command, input=message_bytes, capture_output=True, timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired:
-        return SpamResult(available=True, error=f"spamassassin took longer than {timeout:g} s")
+        return SpamResult(
+            available=True,
+            error=_("spamassassin took longer than %(seconds)s s") % {"seconds": f"{timeout:g}"},
+        )
     except OSError as error:
         return SpamResult(available=False, error=str(error))
     result = _parse(completed.stdout.decode("utf-8", "replace").replace("\r\n", "\n"))
