@@ -18,6 +18,10 @@ def tenant_models():
 SECRET_FIELDS = {"password", "last_login", "nonce", "key", "token_hash", "private_key"}
 
 
+def _is_secret(name: str) -> bool:
+    return name in SECRET_FIELDS or name.endswith(("_private_key", "password"))
+
+
 class AuditConfig(AppConfig):
     name = "audit"
     verbose_name = "Audit"
@@ -29,6 +33,11 @@ class AuditConfig(AppConfig):
         from audit import signals  # noqa: F401  (connects the login/logout receivers)
 
         for model in [*tenant_models(), apps.get_model("accounts", "User")]:
+            # High-volume operational rows (one per recipient, one per open) opt out
+            # with ``audit_history = False``: their story is told by the campaign-level
+            # entries (dispatched, paused, sent) and by their own status columns.
+            if getattr(model, "audit_history", True) is False:
+                continue
             if not auditlog.contains(model):
-                excluded = [f.name for f in model._meta.get_fields() if f.name in SECRET_FIELDS]
+                excluded = [f.name for f in model._meta.get_fields() if _is_secret(f.name)]
                 auditlog.register(model, exclude_fields=excluded)

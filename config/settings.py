@@ -164,6 +164,16 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Schedules live in the database; beat only wakes the jobs that read them.
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-due-campaigns": {
+        "task": "delivery.tasks.dispatch_due_campaigns",
+        "schedule": env_int("DISPATCH_INTERVAL_SECONDS", 5),
+    },
+    # Also how quickly a resumed campaign picks up again: keep it short.
+    "delivery-maintenance": {"task": "delivery.tasks.maintain", "schedule": 5},
+    "check-sending-domains": {"task": "delivery.tasks.check_sending_domains", "schedule": 3600},
+}
 # Seconds without a heartbeat after which /healthz reports the worker or beat down.
 HEALTH_STALE_AFTER = env_int("HEALTH_STALE_AFTER", 45)
 
@@ -343,3 +353,15 @@ DELIVERY_RELAY_USERNAME = env_str("DELIVERY_RELAY_USERNAME")
 DELIVERY_RELAY_PASSWORD = env_secret("DELIVERY_RELAY_PASSWORD")
 DELIVERY_RELAY_CA_FILE = env_str("DELIVERY_RELAY_CA_FILE", str(VAR_DIR / "tls" / "ca.pem"))
 DELIVERY_RELAY_RATE = env_int("DELIVERY_RELAY_RATE", 500)
+# Messages per second at most to one destination domain (all relays together).
+DELIVERY_DOMAIN_RATES = {
+    "gmail.com": env_int("RATE_GMAIL", 200),
+    "docomo.ne.jp": env_int("RATE_DOCOMO", 20),
+    "ezweb.ne.jp": env_int("RATE_AU", 20),
+    "softbank.ne.jp": env_int("RATE_SOFTBANK", 20),
+    "i.softbank.jp": env_int("RATE_SOFTBANK", 20),
+}
+# Circuit breaker: pause a campaign whose failure rate passes this percentage once this
+# many of its messages were attempted.
+DELIVERY_BREAKER_MIN_SENDS = env_int("DELIVERY_BREAKER_MIN_SENDS", 500)
+DELIVERY_BREAKER_FAILURE_PERCENT = env_int("DELIVERY_BREAKER_FAILURE_PERCENT", 5)

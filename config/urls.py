@@ -14,6 +14,7 @@ urlpatterns = [
     path("o/<slug:org_slug>/contacts/", include("contacts.urls")),
     path("o/<slug:org_slug>/campaigns/", include("campaigns.urls")),
     path("platform/", include("delivery.urls")),
+    path("", include("delivery.public_urls")),
     path("healthz", health.healthz, name="healthz"),
     path("i18n/setlang/", set_language, name="set_language"),
     path("admin/", admin.site.urls),

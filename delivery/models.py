@@ -1,4 +1,5 @@
-"""Delivery's models.
+"""Delivery's models: sending domains, relays, deliveries and their events, and the
+development sink's received messages.
 
 ``SinkMessage`` is platform-level (not tenant-owned): it is what the bundled development
 SMTP sink received, shown only to platform operators. It is never a real recipient's
@@ -16,6 +17,11 @@ from email.parser import BytesHeaderParser
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from accounts.querysets import TenantQuerySet
+from audit.querysets import AuditedQuerySet
+from delivery.crypto import EncryptedTextField
+from delivery.enums import DeliveryStatus, DomainStatus, EventKind, RelaySecurity
 
 
 def _decode_header(message: EmailMessage, name: str, raw_value: str) -> str:
@@ -108,3 +114,185 @@ class SinkMessage(models.Model):
     def raw_text(self) -> str:
         """The raw source as text; bytes that are not UTF-8 become U+FFFD."""
         return self.raw_bytes.decode("utf-8", errors="replace")
+
+
+# --- Sending: domains, relays, deliveries, events --------------------------------------
+
+
+class SendingDomain(models.Model):
+    """A domain an organisation sends from, with its DKIM keys.
+
+    Private keys are encrypted at rest (``FIELD_ENCRYPTION_KEY``) and never shown again
+    after generation; only the public halves appear in the DNS instructions.
+    """
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.PROTECT, related_name="sending_domains"
+    )
+    domain = models.CharField(_("domain"), max_length=253)
+    rsa_selector = models.CharField(_("RSA selector"), max_length=63)
+    rsa_private_key = EncryptedTextField()
+    rsa_public_key = models.TextField()
+    ed25519_selector = models.CharField(_("Ed25519 selector"), max_length=63, blank=True)
+    ed25519_private_key = EncryptedTextField(blank=True)
+    ed25519_public_key = models.TextField(blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=DomainStatus.choices, default=DomainStatus.PENDING
+    )
+    check_results = models.JSONField(default=list, blank=True)
+    last_checked_at = models.DateTimeField(_("last checked"), null=True, blank=True)
+    verified_at = models.DateTimeField(_("verified at"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AuditedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["domain"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "domain"], name="sending_domain_unique_per_org"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.domain
+
+    @property
+    def is_verified(self) -> bool:
+        return self.status == DomainStatus.VERIFIED
+
+
+class SmtpRelay(models.Model):
+    """An organisation's own SMTP relay. TLS always; certificates always verified.
+
+    ``ca_bundle`` adds trusted CAs (PEM) for a private relay; there is no way to turn
+    verification off. Organisations without a relay use the platform default
+    (``DELIVERY_RELAY_*`` settings).
+    """
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.PROTECT, related_name="smtp_relays"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    host = models.CharField(_("host"), max_length=253)
+    port = models.PositiveIntegerField(_("port"), default=587)
+    security = models.CharField(
+        _("security"), max_length=10, choices=RelaySecurity.choices, default=RelaySecurity.STARTTLS
+    )
+    username = models.CharField(_("username"), max_length=254, blank=True)
+    password = EncryptedTextField(_("password"), blank=True)
+    ca_bundle = models.TextField(
+        _("extra trusted CA certificates (PEM)"),
+        blank=True,
+        help_text=_("Only for a private relay whose certificate a public CA did not sign."),
+    )
+    max_connections = models.PositiveSmallIntegerField(_("connections at most"), default=4)
+    rate_per_second = models.PositiveIntegerField(_("messages per second at most"), default=50)
+    is_active = models.BooleanField(_("in use"), default=True)
+    last_tested_at = models.DateTimeField(null=True, blank=True)
+    last_test_ok = models.BooleanField(null=True)
+    last_test_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AuditedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.host}:{self.port})"
+
+
+class DeliveryQuerySet(TenantQuerySet):
+    """Not audited per row: the engine updates these rows constantly (see audit.apps)."""
+
+    def pending(self):
+        return self.filter(status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING])
+
+
+class Delivery(models.Model):
+    """One recipient of one campaign, frozen when sending starts.
+
+    Unique per (campaign, address): overlapping lists and segments never send twice.
+    ``token`` (128 random bits) names the delivery in its VERP return path, tracking and
+    unsubscribe links.
+    """
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.PROTECT, related_name="+"
+    )
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.PROTECT, related_name="deliveries"
+    )
+    contact = models.ForeignKey(
+        "contacts.Contact", null=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    address = models.CharField(_("address"), max_length=320)
+    token = models.CharField(max_length=32, unique=True)
+    status = models.CharField(
+        _("status"), max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # db_default: the set-based freeze (INSERT ... SELECT) writes rows without Django.
+    message_id = models.CharField(max_length=255, blank=True, db_default="")
+    smtp_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    smtp_response = models.TextField(blank=True, db_default="")
+    error = models.TextField(blank=True, db_default="")
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    bounced_at = models.DateTimeField(null=True, blank=True)
+    complained_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DeliveryQuerySet.as_manager()
+    audit_history = False  # one row per recipient: see audit.apps
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "address"], name="delivery_unique_address_per_campaign"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "status"], name="delivery_campaign_status"),
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_status_due"),
+            models.Index(fields=["organization", "sent_at"], name="delivery_org_sent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.status})"
+
+
+class DeliveryEvent(models.Model):
+    """Something a recipient's mail system or the recipient did with one delivery."""
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.PROTECT, related_name="+"
+    )
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=12, choices=EventKind.choices)
+    at = models.DateTimeField(default=timezone.now)
+    url = models.TextField(blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    # Opens fetched by a scanner or prefetching proxy rather than a person, where
+    # that can be told (seconds after sending, known scanner user agents).
+    is_machine = models.BooleanField(default=False)
+    detail = models.TextField(blank=True)
+
+    objects = TenantQuerySet.as_manager()
+    audit_history = False
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["delivery", "kind"], name="event_delivery_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.delivery_id}"

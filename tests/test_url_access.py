@@ -65,6 +65,11 @@ PUBLIC: dict[str, set[int]] = {
     "admin:login": {200},  # the platform operators' login page
     # Django's admin sends an anonymous logout to the admin index, which asks for login.
     "admin:logout": {302},
+    # What recipients reach from a message: the pixel answers every token (it reveals
+    # nothing); an unknown click or unsubscribe link is a 404, never a redirect.
+    "tracking:open": {200},
+    "tracking:click": {404},
+    "tracking:unsubscribe": {404},
 }
 LOGIN_PAGES = {"/login/", "/admin/login/"}
 ROLES = [Role.ADMIN, Role.MARKETER, Role.APPROVER, Role.VIEWER]
@@ -191,8 +196,18 @@ KWARG_SAMPLES: dict[str, Callable[[Samples], object]] = {
     "field_id": _row("contacts.CustomField"),
     "suppression_id": _row("contacts.Suppression"),
     "tag_id": _row("contacts.Tag"),
+    # segments and campaigns
+    "segment_id": _row("segments.Segment"),
+    "campaign_id": _row("campaigns.Campaign"),
+    "layout_id": _row("campaigns.Layout"),
     # delivery: the development mail sink (platform-wide, no organisation)
     "message_id": _row("delivery.SinkMessage"),
+    "domain_id": _row("delivery.SendingDomain"),
+    "relay_id": _row("delivery.SmtpRelay"),
+    # tracking links (``token`` above is not a delivery token, so these answer as for
+    # an unknown or altered link)
+    "encoded_url": lambda s: "aHR0cHM6Ly9ldmlsLmV4YW1wbGUv",
+    "signature": lambda s: "not-a-signature",
     # Django admin: only anonymous visitors are sent there, so any existing row will do.
     "app_label": lambda s: "accounts",
     "object_id": lambda s: s.org.pk,
