@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.enums import Role
+from accounts.querysets import TenantQuerySet
 from audit.querysets import AuditedQuerySet
 
 TIME_ZONE_CHOICES = [(tz, tz) for tz in sorted(zoneinfo.available_timezones())]
@@ -213,3 +214,91 @@ class Invitation(models.Model):
     @property
     def is_open(self) -> bool:
         return self.accepted_at is None and self.revoked_at is None
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+# What a token may do (accounts.tokens / accounts.api.permissions): ``read`` the GET
+# endpoints, ``write`` create/change/delete and import, ``send`` the campaign workflow
+# (submit, approve, reject, cancel, pause, resume, test sends).
+API_SCOPES = ("read", "write", "send")
+
+
+class ApiToken(models.Model):
+    """A bearer token for the REST API: one person, one organisation, some scopes.
+
+    The secret is shown once when the token is made; only its SHA-256 is kept
+    (``token_hash``). ``prefix`` is public (it is in the token and on the tokens page) and
+    finds the row. Tokens are revoked, never deleted: the audit log refers to them.
+    Every change is audited explicitly (``accounts.tokens``), so the manager is a plain
+    tenant queryset: recording ``last_used_at`` must not write a bulk-update entry per use.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="api_tokens")
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    token_hash = models.CharField(max_length=64, editable=False)
+    scopes = models.JSONField(_("scopes"), default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(_("last used from"), null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "user"], name="apitoken_org_user")]
+
+    def __str__(self) -> str:
+        return f"{self.name} (tyr_{self.prefix}_…)"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at <= (now or timezone.now())
+
+    def is_usable(self, now=None) -> bool:
+        return not self.is_revoked and not self.is_expired(now)
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+class ApiIdempotentRequest(models.Model):
+    """A write made with an ``Idempotency-Key`` header, kept 24 hours per token so that
+    a retry gets the first response instead of doing the work twice.
+
+    ``status_code`` is null while the first request is still running. Stored in the
+    same transaction as the write it answers for, so a crash leaves neither.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+    # Operational rows holding response bodies: the operation itself is audited.
+    audit_history = False
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["token", "key"], name="idempotent_request_unique")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotent_request_created")]
+
+    def __str__(self) -> str:
+        return f"{self.token_id}: {self.key}"

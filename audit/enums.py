@@ -86,3 +86,8 @@ class Action(models.TextChoices):
     SUPPRESSED_BY_BOUNCE = "suppressed_by_bounce", _("Address suppressed after a hard bounce")
     SUPPRESSED_BY_COMPLAINT = "suppressed_by_complaint", _("Address suppressed after a complaint")
     UNSUBSCRIBED = "unsubscribed", _("Recipient unsubscribed")
+    # API tokens (accounts.tokens): use is recorded at most once an hour per token, and
+    # whenever a token is used from a new address.
+    API_TOKEN_CREATED = "api_token_created", _("API token created")
+    API_TOKEN_REVOKED = "api_token_revoked", _("API token revoked")
+    API_TOKEN_USED = "api_token_used", _("API token used")

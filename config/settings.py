@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "auditlog",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by the app (no CDN)
     "accounts",
     "audit",
     "contacts",
@@ -311,12 +312,47 @@ SMTP_SINK_PORT = env_int("SMTP_SINK_PORT", 8025)
 TLS_DIR = VAR_DIR / "tls"
 
 # --- REST framework -------------------------------------------------------------------
+# The API (docs/api.md): bearer tokens only, JSON only (no browsable API: it would need
+# sessions and inline scripts), one error shape, rate limits per token.
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "accounts.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
 }
-SPECTACULAR_SETTINGS = {"TITLE": "Tayori API", "VERSION": "1.0.0"}
+# Requests per token and window ("600/min"): GET requests, and everything else.
+API_RATE_LIMITS = {
+    "read": env_str("API_RATE_READ", "600/min"),
+    "write": env_str("API_RATE_WRITE", "120/min"),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Tayori API",
+    "VERSION": "1.0.0",
+    "DESCRIPTION": (
+        "Sync contacts from your own database, manage segments and campaigns. "
+        "Authenticate with `Authorization: Bearer tyr_<prefix>_<secret>` (a token made on "
+        "your organisation's API tokens page). See docs/api.md."
+    ),
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ContactStatusEnum": "contacts.enums.ContactStatus",
+        "DomainStatusEnum": "delivery.enums.DomainStatus",
+    },
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "accounts.api.schema.postprocess",
+    ],
+    # The docs page is served by the app itself (drf-spectacular-sidecar): no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # django-auditlog: we register models ourselves (audit.apps), and keep IPs.
 AUDITLOG_INCLUDE_ALL_MODELS = False

@@ -146,7 +146,7 @@ class BulkRowSerializer(serializers.Serializer):
 
 class BulkUpsertSerializer(serializers.Serializer):
     contacts = serializers.ListField(
-        child=serializers.DictField(child=serializers.JSONField(allow_null=True)),
+        child=serializers.JSONField(allow_null=True),
         allow_empty=False,
         help_text=f"Up to {BULK_MAX_ROWS} contacts (more: 413). Each row as BulkContact.",
     )
@@ -503,7 +503,7 @@ class BulkUpsert:
         result = self._result(index, str(raw.get("email", ""))[:320])
         self.results.append(result)
         serializer = BulkRowSerializer(data=raw)
-        if not serializer.isvalid():
+        if not serializer.is_valid():
             result["errors"] = [
                 f"{name}: {message}"
                 for name, messages in serializer.errors.items()
@@ -573,7 +573,8 @@ class BulkUpsert:
     def _import(self, valid: list[tuple[int, dict]], request):
         keys = sorted({key for _i, row in valid for key in row["attributes"]})
         header = ["email", "last_name", "first_name", "company", "phone", "status", "tags"]
-        header += [f"attr:{key}" for key in keys]
+        # Column names appear in the import's messages; the mapping below says what they are.
+        header += [f"attributes.{key}" for key in keys]
         buffer = io.StringIO()
         writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n")
         writer.writerow(header)
@@ -592,7 +593,8 @@ class BulkUpsert:
                 ]
             )
         data = buffer.getvalue().encode("utf-8-sig")
-        mapping = {str(i): target for i, target in enumerate(header)}
+        targets = [*header[:7], *(f"attr:{key}" for key in keys)]
+        mapping = {str(i): target for i, target in enumerate(targets)}
         membership = self.membership
         job = importing.create_import_job(
             membership,
