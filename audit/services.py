@@ -103,6 +103,10 @@ def record(action, *, actor, organization, target=None, request=None, **details)
         entry.hash = compute_hash(entry)
         entry.save()
         AuditChainHead.objects.filter(pk=head.pk).update(seq=entry.seq, hash=entry.hash)
+        # Watched actions are evaluated for alerts once the caller's transaction commits.
+        from audit.alerts import queue_evaluation
+
+        queue_evaluation(entry)
     return entry
 
 

@@ -174,6 +174,8 @@ CELERY_BEAT_SCHEDULE = {
     # Also how quickly a resumed campaign picks up again: keep it short.
     "delivery-maintenance": {"task": "delivery.tasks.maintain", "schedule": 5},
     "check-sending-domains": {"task": "delivery.tasks.check_sending_domains", "schedule": 3600},
+    # Safety net for alert evaluations whose per-entry task was lost (audit.alerts).
+    "sweep-alerts": {"task": "audit.tasks.sweep_alerts", "schedule": 60},
 }
 # Seconds without a heartbeat after which /healthz reports the worker or beat down.
 HEALTH_STALE_AFTER = env_int("HEALTH_STALE_AFTER", 45)
