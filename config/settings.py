@@ -403,3 +403,9 @@ DELIVERY_DOMAIN_RATES = {
 # many of its messages were attempted.
 DELIVERY_BREAKER_MIN_SENDS = env_int("DELIVERY_BREAKER_MIN_SENDS", 500)
 DELIVERY_BREAKER_FAILURE_PERCENT = env_int("DELIVERY_BREAKER_FAILURE_PERCENT", 5)
+# The inbound SMTP endpoint (bounces, complaints, mailto unsubscribes): the MX of
+# BOUNCE_DOMAIN points here. A certificate for STARTTLS in production.
+INBOUND_SMTP_HOST = env_str("INBOUND_SMTP_HOST", "127.0.0.1")
+INBOUND_SMTP_PORT = env_int("INBOUND_SMTP_PORT", 2525)
+INBOUND_TLS_CERT = env_str("INBOUND_TLS_CERT")
+INBOUND_TLS_KEY = env_str("INBOUND_TLS_KEY")

@@ -16,6 +16,7 @@ condition.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from dataclasses import dataclass
 from typing import Protocol
@@ -72,6 +73,19 @@ def unregister() -> None:
 
 def current() -> EngagementCompiler | None:
     return _compiler
+
+
+@contextlib.contextmanager
+def override(compiler: EngagementCompiler | None):
+    """Install ``compiler`` (``None``: none at all) for a block, then restore what was
+    there (tests: the delivery app registers its compiler at start-up)."""
+    global _compiler
+    saved = _compiler
+    _compiler = compiler
+    try:
+        yield
+    finally:
+        _compiler = saved
 
 
 def campaign_choices(organization) -> list[tuple[int, str]]:

@@ -242,10 +242,9 @@ def test_schema_stores_values_in_their_canonical_form(people):
 
 
 def test_engagement_conditions_are_refused_until_delivery_registers_a_compiler(org_a, people):
-    assert engagement.current() is None
     rules = _one({"field": "engagement", "op": "opened", "value": {"days": 30}})
 
-    with pytest.raises(RuleError) as error:
+    with engagement.override(None), pytest.raises(RuleError) as error:
         compile_rules(org_a, rules, catalogue=people["catalogue"])
 
     assert str(error.value) == (
@@ -271,8 +270,7 @@ def test_engagement_conditions_compile_through_the_registered_compiler(org_a, pe
                 raise ValueError("campaign 8 is not one of yours.")
             return Q(email__startswith="taro")
 
-    engagement.register(Delivery())
-    try:
+    with engagement.override(Delivery()):
         opened = _one({"field": "engagement", "op": "opened", "value": {"campaign": 7}})
         q = compile_rules(org_a, opened, catalogue=people["catalogue"])
         with pytest.raises(RuleError) as error:
@@ -281,8 +279,6 @@ def test_engagement_conditions_compile_through_the_registered_compiler(org_a, pe
                 _one({"field": "engagement", "op": "clicked", "value": {"campaign": "8"}}),
                 catalogue=people["catalogue"],
             )
-    finally:
-        engagement.unregister()
 
     emails = list(Contact.objects.for_organization(org_a).filter(q).values_list("email", flat=True))
     assert emails == ["taro@docomo.ne.jp"]

@@ -117,9 +117,11 @@ def test_invalid_rules_are_refused_and_nothing_is_saved(org_a, marketer):
 
 
 def test_engagement_conditions_cannot_be_saved_before_sending_exists(marketer):
+    from segments import engagement
+
     rules = {"match": "all", "rules": [{"field": "engagement", "op": "never_opened"}]}
 
-    with pytest.raises(RuleError) as error:
+    with engagement.override(None), pytest.raises(RuleError) as error:
         create_segment(marketer, name="Sleepers", rules=rules)
 
     assert str(error.value) == (
