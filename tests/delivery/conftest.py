@@ -1,4 +1,5 @@
-"""Real servers for the delivery tests: a DNS server on 127.0.0.1 (dnslib)."""
+"""Real servers for the delivery tests: a DNS server on 127.0.0.1 (dnslib), a STARTTLS
+relay (aiosmtpd), a verified sending domain and an approved campaign."""
 
 from __future__ import annotations
 
@@ -7,6 +8,13 @@ import socket
 import pytest
 from dnslib import QTYPE, RR, TXT
 from dnslib.server import BaseResolver, DNSServer
+
+from campaigns.models import SenderProfile
+from delivery.services import add_sending_domain, dns_records, verify_sending_domain
+from delivery.tls import server_tls_context
+from tests.campaigns.conftest import FOOTER, make_contact, make_list
+from tests.delivery.helpers import approved_campaign
+from tests.servers import RecordingHandler, running_relay
 
 
 def _free_port() -> int:
@@ -47,3 +55,48 @@ def dns_zone(settings):
         yield zone
     finally:
         server.stop()
+
+
+@pytest.fixture
+def sending_domain(admin, dns_zone):
+    domain = add_sending_domain(admin, "shop.example")
+    for record in dns_records(domain):
+        dns_zone.setdefault(record["name"], []).append(record["value"])
+    return verify_sending_domain(domain)
+
+
+@pytest.fixture
+def relay(settings, dev_tls):
+    """The platform relay: a real STARTTLS server trusting our development CA."""
+    handler = RecordingHandler()
+    with running_relay(handler, server_tls_context(dev_tls)) as (host, port):
+        settings.DELIVERY_RELAY_HOST, settings.DELIVERY_RELAY_PORT = host, port
+        settings.DELIVERY_RELAY_CA_FILE = str(dev_tls.ca_cert)
+        yield handler
+    from delivery.smtp import pool
+
+    pool().close()
+
+
+@pytest.fixture
+def profile(org_a):
+    profile = SenderProfile.for_organization(org_a)
+    for name, value in FOOTER.items():
+        setattr(profile, name, value)
+    profile.save()
+    return profile
+
+
+@pytest.fixture
+def customers(org_a):
+    contact_list = make_list(org_a)
+    make_contact(org_a, "yamada@example.jp", contact_list, last_name="山田", first_name="太郎")
+    make_contact(org_a, "sato@example.jp", contact_list, last_name="佐藤", first_name="花子")
+    make_contact(org_a, "suzuki@example.jp", contact_list, last_name="鈴木", first_name="一郎")
+    return contact_list
+
+
+@pytest.fixture
+def ready(sending_domain, relay, profile, customers, marketer, approver):
+    """An approved campaign to the three customers, due now."""
+    return approved_campaign(marketer, approver, customers)

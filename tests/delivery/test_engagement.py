@@ -11,13 +11,7 @@ from contacts.models import Contact
 from delivery.models import Delivery
 from segments import engagement
 from segments.services import compile_rules
-from tests.delivery.test_engine import (  # noqa: F401  (fixtures)
-    _approved,
-    customers,
-    profile,
-    relay,
-    sending_domain,
-)
+from tests.delivery.helpers import approved_campaign
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +24,7 @@ def _rules(op: str, **value) -> dict:
 def sent_campaign(sending_domain, relay, profile, customers, marketer, approver, org_a):
     from delivery import engine
 
-    campaign = _approved(marketer, approver, customers)
+    campaign = approved_campaign(marketer, approver, customers)
     engine.dispatch_due_campaigns()
     for delivery in Delivery.objects.filter(campaign=campaign):
         engine.send_one(delivery.pk)

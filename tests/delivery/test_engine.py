@@ -12,70 +12,16 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from campaigns import services as campaign_services
 from campaigns.enums import CampaignState
-from campaigns.models import Campaign, SenderProfile
 from contacts.models import Suppression
 from delivery import engine
 from delivery.enums import DeliveryStatus
 from delivery.models import Delivery
-from delivery.services import add_sending_domain, dns_records, verify_sending_domain
-from delivery.tls import server_tls_context
-from tests.campaigns.conftest import FOOTER, campaign_input, make_contact, make_list
+from tests.campaigns.conftest import make_list
+from tests.delivery.helpers import approved_campaign as _approved
 from tests.servers import RecordingHandler, running_relay
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def sending_domain(admin, dns_zone):
-    domain = add_sending_domain(admin, "shop.example")
-    for record in dns_records(domain):
-        dns_zone.setdefault(record["name"], []).append(record["value"])
-    return verify_sending_domain(domain)
-
-
-@pytest.fixture
-def relay(settings, dev_tls):
-    """The platform relay: a real STARTTLS server trusting our development CA."""
-    handler = RecordingHandler()
-    with running_relay(handler, server_tls_context(dev_tls)) as (host, port):
-        settings.DELIVERY_RELAY_HOST, settings.DELIVERY_RELAY_PORT = host, port
-        settings.DELIVERY_RELAY_CA_FILE = str(dev_tls.ca_cert)
-        yield handler
-    from delivery.smtp import pool
-
-    pool().close()
-
-
-@pytest.fixture
-def profile(org_a):
-    profile = SenderProfile.for_organization(org_a)
-    for name, value in FOOTER.items():
-        setattr(profile, name, value)
-    profile.save()
-    return profile
-
-
-@pytest.fixture
-def customers(org_a):
-    contact_list = make_list(org_a)
-    make_contact(org_a, "yamada@example.jp", contact_list, last_name="山田", first_name="太郎")
-    make_contact(org_a, "sato@example.jp", contact_list, last_name="佐藤", first_name="花子")
-    make_contact(org_a, "suzuki@example.jp", contact_list, last_name="鈴木", first_name="一郎")
-    return contact_list
-
-
-def _approved(marketer, approver, *lists, **fields) -> Campaign:
-    data = campaign_input(lists[0], **fields)
-    data.include_lists = list(lists)
-    campaign = campaign_services.create_campaign(marketer, data)
-    campaign_services.submit_campaign(marketer, campaign)
-    campaign_services.approve_campaign(approver, campaign)
-    # The undo window is the campaigns app's business (tested there); start now.
-    Campaign.objects.filter(pk=campaign.pk).update(undo_until=timezone.now())
-    campaign.refresh_from_db()
-    return campaign
 
 
 def _send_all(campaign) -> list[str]:
@@ -83,11 +29,6 @@ def _send_all(campaign) -> list[str]:
     for delivery_id in Delivery.objects.filter(campaign=campaign).values_list("pk", flat=True):
         statuses.append(engine.send_one(delivery_id).status)
     return statuses
-
-
-@pytest.fixture
-def ready(sending_domain, relay, profile, customers, marketer, approver):
-    return _approved(marketer, approver, customers)
 
 
 def test_dispatch_freezes_each_recipient_once_and_sends_signed_mail(

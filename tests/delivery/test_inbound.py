@@ -10,13 +10,7 @@ from audit.models import AuditEntry
 from contacts.models import Suppression
 from delivery import engine, inbound
 from delivery.models import Delivery, DeliveryEvent
-from tests.delivery.test_engine import (  # noqa: F401  (fixtures)
-    customers,
-    profile,
-    ready,
-    relay,
-    sending_domain,
-)
+from tests.delivery.helpers import approved_campaign
 from tests.servers import running_relay
 
 pytestmark = pytest.mark.django_db
@@ -119,21 +113,21 @@ def test_unknown_tokens_and_plain_replies_are_ignored(delivered, org_a):
 def test_the_endpoint_takes_bounces_over_smtp_and_refuses_other_recipients(
     sending_domain, relay, profile, customers, marketer, approver, org_a
 ):
-    from tests.delivery.test_engine import _approved
-
-    campaign = _approved(marketer, approver, customers)
+    campaign = approved_campaign(marketer, approver, customers)
     engine.dispatch_due_campaigns()
     delivery = Delivery.objects.get(campaign=campaign, address="sato@example.jp")
     engine.send_one(delivery.pk)
-    with running_relay(inbound.InboundHandler(), None) as (host, port):
-        with smtplib.SMTP(host, port, timeout=10) as smtp:
-            with pytest.raises(smtplib.SMTPRecipientsRefused):
-                smtp.sendmail("x@mx.example.jp", ["someone@example.com"], b"Subject: x\r\n\r\nx")
-            refused = smtp.sendmail(
-                "",
-                [f"b+{delivery.token}@bounces.tayori.localhost"],
-                _dsn(delivery.token, "5.1.1"),
-            )
+    with (
+        running_relay(inbound.InboundHandler(), None) as (host, port),
+        smtplib.SMTP(host, port, timeout=10) as smtp,
+    ):
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            smtp.sendmail("x@mx.example.jp", ["someone@example.com"], b"Subject: x\r\n\r\nx")
+        refused = smtp.sendmail(
+            "",
+            [f"b+{delivery.token}@bounces.tayori.localhost"],
+            _dsn(delivery.token, "5.1.1"),
+        )
     assert refused == {}
     assert Suppression.objects.get(organization=org_a, address="sato@example.jp").reason == (
         "hard_bounce"
