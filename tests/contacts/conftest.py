@@ -6,6 +6,9 @@ import csv
 import io
 
 import pytest
+from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
+from django.db import connection
 
 from contacts.enums import ImportStatus
 from contacts.importing import create_import_job, execute_import, import_file, set_mapping
@@ -50,3 +53,24 @@ def run_member_import(membership, data: bytes, *, mapping=None, contact_list=Non
 def report_rows(job) -> list[list[str]]:
     text = bytes(job.report_data).decode("utf-8-sig")
     return list(csv.reader(io.StringIO(text)))[1:]
+
+
+def _close_worker_connection(**_kwargs):
+    # The worker thread's own database connection: Celery's Django fixup, which closes it
+    # after each task in a real worker process, is not installed by start_worker.
+    connection.close()
+
+
+@pytest.fixture
+def celery_worker_thread(transactional_db, settings):
+    """A real Celery worker (solo pool, in a thread) consuming this test's Redis database."""
+    from config.celery import app
+
+    app.conf.broker_url = settings.CELERY_BROKER_URL
+    app.control.purge()  # drop messages left by earlier runs
+    task_postrun.connect(_close_worker_connection, weak=False)
+    try:
+        with start_worker(app, perform_ping_check=False, pool="solo", shutdown_timeout=10):
+            yield
+    finally:
+        task_postrun.disconnect(_close_worker_connection)

@@ -8,12 +8,11 @@ import io
 import os
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
+from django.db import connection
 from django.test import Client
 
 from accounts.enums import Role
-from config.celery import app
 from contacts import services
 from contacts.enums import FieldType
 from contacts.models import Contact, ContactList
@@ -41,17 +40,15 @@ def browser_page(live_server):
         context = browser.new_context(accept_downloads=True, locale="en-US")
         page = context.new_page()
         page.set_default_timeout(20_000)
-        yield context, page
-        context.close()
-        browser.close()
-
-
-@pytest.fixture
-def worker(transactional_db):
-    app.conf.broker_url = settings.CELERY_BROKER_URL
-    app.control.purge()
-    with start_worker(app, perform_ping_check=False, pool="solo", shutdown_timeout=10):
-        yield
+        try:
+            yield context, page
+        finally:
+            # While Playwright's loop runs, the test's queries use a second Django
+            # connection (asgiref's context-local storage); close it, or the test
+            # database cannot be dropped at the end of the run.
+            connection.close()
+            context.close()
+            browser.close()
 
 
 def _log_in(context, live_server, user):
@@ -65,7 +62,7 @@ def _log_in(context, live_server, user):
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_browser_import_of_a_cp932_file(live_server, browser_page, worker, tmp_path):
+def test_browser_import_of_a_cp932_file(live_server, browser_page, celery_worker_thread, tmp_path):
     from accounts.models import Organization
 
     org = Organization.objects.create(name="E2E", slug="e2e")

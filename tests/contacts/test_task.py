@@ -5,26 +5,15 @@ from __future__ import annotations
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 
-from config.celery import app
 from contacts.enums import ImportStatus
 from contacts.importing import confirm_import, create_import_job, execute_import, set_mapping
 from contacts.models import Contact, ImportJob
 from tests.contacts.conftest import csv_bytes
 
 
-@pytest.fixture
-def worker(transactional_db, settings):
-    # A live worker thread consuming the project's Redis queue; it shares this database.
-    app.conf.broker_url = settings.CELERY_BROKER_URL
-    app.control.purge()  # this test's own Redis database: drop messages of earlier runs
-    with start_worker(app, perform_ping_check=False, pool="solo", shutdown_timeout=10):
-        yield
-
-
 @pytest.mark.slow
-def test_a_confirmed_import_is_run_by_the_worker(worker, marketer, org_a):
+def test_a_confirmed_import_is_run_by_the_worker(celery_worker_thread, marketer, org_a):
     data = csv_bytes([["メールアドレス", "姓"], ["a@example.jp", "山田"], ["b@example.jp", "鈴木"]])
     job = create_import_job(marketer, file_name="c.csv", data=data)
     job = set_mapping(marketer, job, mapping=job.mapping)
