@@ -409,3 +409,7 @@ INBOUND_SMTP_HOST = env_str("INBOUND_SMTP_HOST", "127.0.0.1")
 INBOUND_SMTP_PORT = env_int("INBOUND_SMTP_PORT", 2525)
 INBOUND_TLS_CERT = env_str("INBOUND_TLS_CERT")
 INBOUND_TLS_KEY = env_str("INBOUND_TLS_KEY")
+# Seconds after which the maintenance job re-publishes a queued row nobody claimed, and
+# turns a row left in "sending" by a dead worker into "unknown" (never re-sent).
+DELIVERY_LOST_QUEUED_AFTER = env_int("DELIVERY_LOST_QUEUED_AFTER", 300)
+DELIVERY_STUCK_SENDING_AFTER = env_int("DELIVERY_STUCK_SENDING_AFTER", 600)

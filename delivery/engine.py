@@ -58,8 +58,6 @@ logger = logging.getLogger(__name__)
 # Seconds to wait before each retry after a temporary (4xx) failure.
 RETRY_BACKOFF = (60, 300, 900, 3600, 3 * 3600)
 MAX_ATTEMPTS = len(RETRY_BACKOFF) + 1
-STUCK_SENDING_AFTER = timedelta(minutes=10)
-LOST_QUEUED_AFTER = timedelta(minutes=5)
 # Permanent failures that mean "this address does not work" (suppressed as hard bounces).
 # Policy refusals (5.7.x: spam, authentication) are about the message, not the address.
 _HARD_BOUNCE = re.compile(r"^5\.(1\.\d+|2\.1)\b")
@@ -499,8 +497,17 @@ def _check_breaker(campaign_id: int) -> None:
 
 
 def maintain(now=None) -> dict:
-    """Periodic housekeeping (see the module docstring); returns counts for the log."""
+    """Periodic housekeeping (see the module docstring); returns counts for the log.
+
+    ``DELIVERY_LOST_QUEUED_AFTER`` (seconds): a queued row nobody claimed for this long
+    lost its task (a worker died holding it); it is published again (harmless if the
+    old task turns up too: the claim is atomic). ``DELIVERY_STUCK_SENDING_AFTER``: a row
+    claimed this long ago and still ``sending`` belongs to a dead worker that may have
+    handed the message to the relay; it becomes ``unknown``.
+    """
     now = now or timezone.now()
+    lost_after = timedelta(seconds=settings.DELIVERY_LOST_QUEUED_AFTER)
+    stuck_after = timedelta(seconds=settings.DELIVERY_STUCK_SENDING_AFTER)
     sending = Campaign.objects.filter(state=CampaignState.SENDING)
     due_retry = list(
         Delivery.objects.filter(
@@ -512,14 +519,14 @@ def maintain(now=None) -> dict:
             campaign__in=sending,
             status=DeliveryStatus.QUEUED,
             next_attempt_at__isnull=True,
-            queued_at__lte=now - LOST_QUEUED_AFTER,
+            queued_at__lte=now - lost_after,
         )
-        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lte=now - LOST_QUEUED_AFTER))
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lte=now - lost_after))
         .values_list("pk", flat=True)[:5000]
     )
     publish(due_retry + lost)
     stuck = Delivery.objects.filter(
-        status=DeliveryStatus.SENDING, claimed_at__lte=now - STUCK_SENDING_AFTER
+        status=DeliveryStatus.SENDING, claimed_at__lte=now - stuck_after
     ).update(
         status=DeliveryStatus.UNKNOWN,
         error="The worker stopped between sending and recording: check before re-sending.",
