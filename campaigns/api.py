@@ -24,8 +24,14 @@ from rest_framework.response import Response
 
 from accounts.access import require_perm
 from accounts.api.errors import Conflict, state_conflicts
-from accounts.api.fields import id_field, valid
-from accounts.api.views import IDEMPOTENCY_HEADER, ApiView, paginate
+from accounts.api.fields import OrganizationDateTimeField, id_field, valid
+from accounts.api.views import (
+    IDEMPOTENCY_HEADER,
+    PAGINATION_PARAMETERS,
+    ApiView,
+    paginate,
+    paginated,
+)
 from campaigns import audience, services
 from campaigns.checks import run_checks
 from campaigns.enums import AWAITING_APPROVAL_STATES, EDITABLE_STATES, CampaignState, Charset
@@ -128,7 +134,7 @@ class CampaignWriteSerializer(serializers.Serializer):
     exclude_lists = _ids()
     include_segments = _ids()
     exclude_segments = _ids()
-    send_at = serializers.DateTimeField(
+    send_at = OrganizationDateTimeField(
         required=False,
         allow_null=True,
         help_text="ISO 8601; without an offset, the organisation's time zone. Null: as soon "
@@ -296,7 +302,10 @@ def _finding(finding) -> dict:
 
 class CampaignsView(ApiView):
     @extend_schema(
-        operation_id="campaigns_list", tags=["campaigns"], responses=CampaignSerializer(many=True)
+        operation_id="campaigns_list",
+        tags=["campaigns"],
+        parameters=PAGINATION_PARAMETERS,
+        responses=paginated(CampaignSerializer),
     )
     def get(self, request):
         return paginate(self, _campaigns(self.membership), CampaignSerializer)
@@ -315,7 +324,7 @@ class CampaignsView(ApiView):
     def _create(self):
         membership = self.membership
         require_perm(membership, "campaigns.edit")
-        data = valid(CampaignWriteSerializer, self.request.data)
+        data = valid(CampaignWriteSerializer, self.request.data, context={"request": self.request})
         campaign = services.create_campaign(
             membership, _input(membership, data), self.django_request
         )
@@ -337,7 +346,9 @@ class CampaignDetailView(ApiView):
     def patch(self, request, pk):
         membership = self.membership
         campaign = _campaign(membership, pk, "campaigns.edit")
-        data = valid(CampaignWriteSerializer, request.data, partial=True)
+        data = valid(
+            CampaignWriteSerializer, request.data, partial=True, context={"request": request}
+        )
         if campaign.state not in EDITABLE_STATES:
             raise Conflict(
                 f"A campaign that is {campaign.get_state_display().lower()} cannot be "
@@ -556,7 +567,8 @@ class ApprovalQueueView(ApiView):
     @extend_schema(
         operation_id="approvals_list",
         tags=["approvals"],
-        responses=ApprovalQueueSerializer(many=True),
+        parameters=PAGINATION_PARAMETERS,
+        responses=paginated(ApprovalQueueSerializer),
         summary="Campaigns awaiting approval, and whether you may approve each",
     )
     def get(self, request):

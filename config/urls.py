@@ -12,6 +12,9 @@ from contacts import api as contacts_api
 from delivery import api as delivery_api
 from segments import api as segments_api
 
+# A URL under /api/ that matches nothing answers in the API's JSON error shape.
+handler404 = "accounts.api.errors.not_found"
+
 # Platform operators reach the Django admin only with a verified second factor.
 admin.site.__class__ = OTPAdminSite
 

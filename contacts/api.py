@@ -31,7 +31,13 @@ from rest_framework.response import Response
 from accounts.access import get_object_for_member, require_perm
 from accounts.api.errors import PayloadTooLarge
 from accounts.api.fields import id_field, no_nul, valid
-from accounts.api.views import IDEMPOTENCY_HEADER, ApiView, paginate
+from accounts.api.views import (
+    IDEMPOTENCY_HEADER,
+    PAGINATION_PARAMETERS,
+    ApiView,
+    paginate,
+    paginated,
+)
 from accounts.models import Membership
 from contacts import importing, services
 from contacts.emails import InvalidEmail, normalise_email
@@ -290,8 +296,8 @@ class ContactListView(ApiView):
     @extend_schema(
         operation_id="contacts_list",
         tags=["contacts"],
-        parameters=[ContactFilterSerializer],
-        responses=ContactSerializer(many=True),
+        parameters=[*PAGINATION_PARAMETERS, ContactFilterSerializer],
+        responses=paginated(ContactSerializer),
         summary="Contacts you can see, in id order, filtered",
     )
     def get(self, request):
@@ -700,7 +706,10 @@ def _report(job) -> list[tuple[int, str, str]]:
 
 class ListsView(ApiView):
     @extend_schema(
-        operation_id="lists_list", tags=["lists"], responses=ContactListSerializer(many=True)
+        operation_id="lists_list",
+        tags=["lists"],
+        parameters=PAGINATION_PARAMETERS,
+        responses=paginated(ContactListSerializer),
     )
     def get(self, request):
         services.require_contacts_access(self.membership)
@@ -765,7 +774,8 @@ class ListContactsView(ApiView):
     @extend_schema(
         operation_id="lists_contacts",
         tags=["lists"],
-        responses=ContactSerializer(many=True),
+        parameters=PAGINATION_PARAMETERS,
+        responses=paginated(ContactSerializer),
         summary="The contacts of a list that you can see",
     )
     def get(self, request, pk):
@@ -826,8 +836,8 @@ class SuppressionsView(ApiView):
     @extend_schema(
         operation_id="suppressions_list",
         tags=["suppressions"],
-        parameters=[SuppressionFilterSerializer],
-        responses=SuppressionSerializer(many=True),
+        parameters=[*PAGINATION_PARAMETERS, SuppressionFilterSerializer],
+        responses=paginated(SuppressionSerializer),
         summary="Suppressed addresses (active ones unless include_lifted=true)",
     )
     def get(self, request):
@@ -874,7 +884,10 @@ class SuppressionsView(ApiView):
 
 class FieldsView(ApiView):
     @extend_schema(
-        operation_id="fields_list", tags=["fields"], responses=CustomFieldSerializer(many=True)
+        operation_id="fields_list",
+        tags=["fields"],
+        parameters=PAGINATION_PARAMETERS,
+        responses=paginated(CustomFieldSerializer),
     )
     def get(self, request):
         services.require_contacts_access(self.membership)

@@ -14,7 +14,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from accounts.access import require_perm
-from accounts.api.views import ApiView, paginate
+from accounts.api.views import PAGINATION_PARAMETERS, ApiView, paginate, paginated
 from campaigns.services import get_campaign_for_member
 from delivery import services
 from delivery.enums import DeliveryStatus
@@ -87,7 +87,8 @@ class DomainsView(ApiView):
     @extend_schema(
         operation_id="domains_list",
         tags=["sending domains"],
-        responses=SendingDomainSerializer(many=True),
+        parameters=PAGINATION_PARAMETERS,
+        responses=paginated(SendingDomainSerializer),
     )
     def get(self, request):
         require_perm(self.membership, "domains.manage")

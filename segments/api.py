@@ -11,7 +11,13 @@ from rest_framework.response import Response
 
 from accounts.api.errors import state_conflicts
 from accounts.api.fields import no_nul, valid
-from accounts.api.views import IDEMPOTENCY_HEADER, ApiView, paginate
+from accounts.api.views import (
+    IDEMPOTENCY_HEADER,
+    PAGINATION_PARAMETERS,
+    ApiView,
+    paginate,
+    paginated,
+)
 from contacts.models import Contact
 from segments import services
 from segments.models import Segment
@@ -74,7 +80,10 @@ def _preview_data(preview, with_sample: bool) -> dict:
 
 class SegmentsView(ApiView):
     @extend_schema(
-        operation_id="segments_list", tags=["segments"], responses=SegmentSerializer(many=True)
+        operation_id="segments_list",
+        tags=["segments"],
+        parameters=PAGINATION_PARAMETERS,
+        responses=paginated(SegmentSerializer),
     )
     def get(self, request):
         return paginate(self, services.segments_for_member(self.membership), SegmentSerializer)

@@ -173,3 +173,14 @@ def _permission_message(exc: PermissionDenied) -> str:
         # ``require_perm`` raises with the permission's name.
         return _("Your role does not allow this (%(perm)s).") % {"perm": reason}
     return reason or _("You may not do this.")
+
+
+def not_found(request, exception=None):
+    """``handler404``: a JSON 404 under /api/ (a URL no endpoint matches, e.g. a
+    non-numeric id), Django's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(body("not_found", str(_("Not found."))), status=404)
+    return page_not_found(request, exception)

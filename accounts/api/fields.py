@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from zoneinfo import ZoneInfo
 
 from rest_framework import serializers
 
@@ -26,3 +27,18 @@ def valid(serializer_class, data, **kwargs) -> dict:
     serializer = serializer_class(data=data, **kwargs)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+class OrganizationDateTimeField(serializers.DateTimeField):
+    """ISO 8601; a time without an offset is in the organisation's time zone (as on the
+    pages). Answers in UTC."""
+
+    def default_timezone(self):
+        request = self.context.get("request")
+        organization = getattr(request, "organization", None)
+        return ZoneInfo(organization.time_zone) if organization else super().default_timezone()
+
+    def to_representation(self, value):
+        if value is None:
+            return None
+        return super().to_representation(value.astimezone(ZoneInfo("UTC")))

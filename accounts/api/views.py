@@ -1,8 +1,9 @@
 """The base every API endpoint builds on.
 
 ``ApiView`` authenticates the bearer token, checks its scope, counts its rate, runs the
-handler as the token's owner (audit entries and django-auditlog's history name them)
-in the organisation's time zone, and answers errors through ``accounts.api.errors``.
+handler as the token's owner (audit entries and django-auditlog's history name them),
+and answers errors through ``accounts.api.errors``. Times are answered in UTC;
+``OrganizationDateTimeField`` reads a time without an offset in the organisation's zone.
 Endpoints are thin: a serializer validates the input, a service does the work.
 """
 
@@ -18,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
@@ -79,14 +80,12 @@ class ApiView(APIView):
         super().initial(request, *args, **kwargs)
         self._acting = contextlib.ExitStack()
         self._acting.enter_context(acting_as(request.user, request._request))
-        timezone.activate(request.organization.time_zone)
 
     def finalize_response(self, request, response, *args, **kwargs):
         stack = getattr(self, "_acting", None)
         if stack is not None:
             stack.close()
             self._acting = None
-        timezone.deactivate()
         return super().finalize_response(request, response, *args, **kwargs)
 
     # --- Idempotency -----------------------------------------------------------------
@@ -156,6 +155,37 @@ class IdCursorPagination(CursorPagination):
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+
+PAGINATION_PARAMETERS = [
+    OpenApiParameter(
+        "cursor", OpenApiTypes.STR, OpenApiParameter.QUERY, description="From `next`/`previous`."
+    ),
+    OpenApiParameter(
+        "page_size",
+        OpenApiTypes.INT,
+        OpenApiParameter.QUERY,
+        description=f"1 to {IdCursorPagination.max_page_size} (default "
+        f"{IdCursorPagination.page_size}).",
+    ),
+]
+_PAGES: dict[str, type] = {}
+
+
+def paginated(serializer_class) -> type:
+    """The response serializer of a page of ``serializer_class`` (for the schema)."""
+    name = f"Paginated{serializer_class.__name__.removesuffix('Serializer')}List"
+    if name not in _PAGES:
+        _PAGES[name] = type(
+            name,
+            (serializers.Serializer,),
+            {
+                "next": serializers.URLField(allow_null=True),
+                "previous": serializers.URLField(allow_null=True),
+                "results": serializer_class(many=True),
+            },
+        )
+    return _PAGES[name]
 
 
 def paginate(view: ApiView, queryset, serializer_class, **context):
