@@ -395,8 +395,12 @@ def _finish(job: ImportJob, result: ImportResult, *, dry_run: bool) -> None:
     else:
         job.counts = result.counts
         job.status = ImportStatus.DONE
+        # Data minimisation: once imported, the file's personal data lives in the
+        # contacts; its name (the evidence of consent), counts and report are kept.
+        job.file_data = b""
     job.save(
         update_fields=[
+            "file_data",
             "report_data",
             "report_sample",
             "report_is_dry_run",

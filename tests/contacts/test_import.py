@@ -332,6 +332,16 @@ def test_a_failure_midway_leaves_the_database_as_it_was(engine, org_a, monkeypat
     assert not AuditEntry.objects.filter(action=Action.CONTACTS_IMPORTED).exists()
 
 
+def test_the_file_is_deleted_once_imported_and_kept_until_then(engine, org_a):
+    data = csv_bytes([["email"], ["a@example.jp"]])
+    dry = run_import(org_a, data, dry_run=True)
+    assert bytes(ImportJob.objects.get(pk=dry.pk).file_data) == data
+    done = run_import(org_a, data)
+    job = ImportJob.objects.get(pk=done.pk)
+    assert bytes(job.file_data) == b""
+    assert (job.file_name, job.file_size, job.counts["created"]) == ("c.csv", len(data), 1)
+
+
 def test_a_redelivered_task_does_not_import_twice(engine, org_a):
     job = run_import(org_a, csv_bytes([["email"], ["a@example.jp"]]))
     again = execute_import(job.pk, dry_run=False)

@@ -326,3 +326,23 @@ def test_custom_fields_are_managed_by_admins(admin_client, org_a):
     assert "A choice field needs at least one choice." in response.content.decode()
     changes = AuditEntry.objects.filter(action=Action.CUSTOM_FIELD_CHANGED)
     assert [e.details["operation"] for e in changes] == ["created"]
+
+
+@pytest.mark.parametrize("count", [3, 30])
+def test_list_and_suppression_pages_query_counts_are_pinned(
+    count, admin, admin_client, org_a, django_assert_num_queries
+):
+    _seed(org_a, admin, count, None)
+    contact_list = services.visible_lists(admin).get(name="Imported")
+    for i in range(count):
+        services.add_suppression(org_a, f"s{i}@example.jp", SuppressionReason.MANUAL, source="t")
+    admin_client.get(_url("lists", org_a))  # warm up: the session's activity stamp is written
+    with django_assert_num_queries(9):
+        response = admin_client.get(_url("list_detail", org_a, contact_list.pk))
+    assert len(response.context["page"]) == count
+    with django_assert_num_queries(7):
+        response = admin_client.get(_url("suppressions", org_a))
+    assert len(response.context["page"]) == count
+    with django_assert_num_queries(7):
+        response = admin_client.get(_url("lists", org_a))
+    assert response.context["lists"][0][1] == count
