@@ -23,6 +23,7 @@ urlpatterns = [
     path("imports/<int:pk>/", views.import_detail, name="import_detail"),
     path("imports/<int:pk>/progress/", views.import_progress, name="import_progress"),
     path("imports/<int:pk>/confirm/", views.import_confirm, name="import_confirm"),
+    path("imports/<int:pk>/requeue/", views.import_requeue, name="import_requeue"),
     path("imports/<int:pk>/report.csv", views.import_report, name="import_report"),
     path("export/", views.export, name="export"),
 ]

@@ -704,6 +704,7 @@ def import_detail(request, pk):
             "preview": importing.preview(job),
             "progress": importing.progress_of(job),
             "statuses": ImportStatus,
+            "stuck": importing.is_stuck(job),
         },
         status=400 if form.errors else 200,
     )
@@ -715,11 +716,29 @@ def import_progress(request, pk):
     response = render(
         request,
         "contacts/_import_progress.html",
-        {"job": job, "progress": importing.progress_of(job), "statuses": ImportStatus},
+        {
+            "job": job,
+            "progress": importing.progress_of(job),
+            "statuses": ImportStatus,
+            "stuck": importing.is_stuck(job),
+        },
     )
     if not job.is_in_progress and request.headers.get("HX-Request"):
         response["HX-Refresh"] = "true"  # finished: reload the page to show the results
     return response
+
+
+@org_view("contacts.import")
+@require_POST
+def import_requeue(request, pk):
+    job = _get_job(request.membership, pk)
+    try:
+        importing.requeue(request.membership, job)
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.success(request, _("The import was sent to a worker again."))
+    return redirect("contacts:import_detail", request.organization.slug, job.pk)
 
 
 @org_view("contacts.import")

@@ -22,6 +22,7 @@ Rules (docs/contacts.md has the full list):
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -54,6 +55,8 @@ MAX_FILE_BYTES = getattr(settings, "CONTACTS_IMPORT_MAX_BYTES", 200 * 1024 * 102
 # run in the worker with the same progress bar as the import.
 INLINE_DRY_RUN_BYTES = getattr(settings, "CONTACTS_IMPORT_INLINE_DRY_RUN_BYTES", 2 * 1024 * 1024)
 COMMAND_LINE_ACTOR = "manage.py import_contacts"
+# An import showing no progress for this long is considered lost and may be started again.
+STUCK_AFTER = getattr(settings, "CONTACTS_IMPORT_STUCK_AFTER", 10 * 60)
 
 
 class ImportFileError(ValidationError):
@@ -457,13 +460,40 @@ def confirm_import(membership: Membership, job: ImportJob, request=None) -> Impo
         raise ValidationError(_("Run the dry run first; confirm its counts, then import."))
     job.status = ImportStatus.QUEUED
     job.save(update_fields=["status"])
-    cache.delete(Progress.cache_key(job.pk))
+    Progress(job.pk)("queued", 0, force=True)
     _queue(job, dry_run=False)
     return job
 
 
 def progress_of(job: ImportJob) -> dict:
     return cache.get(Progress.cache_key(job.pk)) or {"phase": "waiting", "percent": 0, "rows": 0}
+
+
+def is_stuck(job: ImportJob) -> bool:
+    """Queued or running, with no sign of life for ``STUCK_AFTER`` seconds: the task was
+    lost (broker restarted, worker killed before the broker redelivered it)."""
+    if not job.is_in_progress:
+        return False
+    at = progress_of(job).get("at")
+    if at is None:
+        at = job.started_at.timestamp() if job.started_at else job.created_at.timestamp()
+    return time.time() - at > STUCK_AFTER
+
+
+@transaction.atomic
+def requeue(membership: Membership, job: ImportJob) -> ImportJob:
+    """Send a stuck job's task again. Harmless if the first is alive after all: runs of
+    one job take turns on its row, and a run finding the job done does nothing."""
+    require_perm(membership, "contacts.import", job)
+    job = jobs().select_for_update().get(pk=job.pk)
+    if not is_stuck(job):
+        raise ValidationError(_("This import is not stuck; it is still being worked on."))
+    dry_run = job.status in {ImportStatus.DRY_RUN_QUEUED, ImportStatus.DRY_RUN_RUNNING}
+    job.status = ImportStatus.DRY_RUN_QUEUED if dry_run else ImportStatus.QUEUED
+    job.save(update_fields=["status"])
+    Progress(job.pk)("queued", 0, force=True)
+    _queue(job, dry_run=dry_run)
+    return job
 
 
 def import_file(

@@ -85,9 +85,14 @@ class Progress:
         if not force and now - self._last < _PROGRESS_INTERVAL:
             return
         self._last = now
-        state = {"phase": phase, "percent": max(0, min(100, int(percent))), "rows": rows}
+        state = {
+            "phase": phase,
+            "percent": max(0, min(100, int(percent))),
+            "rows": rows,
+            "at": time.time(),  # the heartbeat that tells a stuck import from a slow one
+        }
         if self.job_id is not None:
-            cache.set(self.cache_key(self.job_id), state, timeout=3600)
+            cache.set(self.cache_key(self.job_id), state, timeout=24 * 3600)
         if self.callback is not None:
             self.callback(state)
 

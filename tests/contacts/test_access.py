@@ -38,6 +38,7 @@ ROUTES = {
     "import_detail": ("job", "get", "import"),
     "import_progress": ("job", "get", "import"),
     "import_confirm": ("job", "post", "import"),
+    "import_requeue": ("job", "post", "import"),
     "import_report": ("job", "get", "import"),
     "export": (None, "get", "export"),
 }

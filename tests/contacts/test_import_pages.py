@@ -158,3 +158,36 @@ def test_confirming_before_the_dry_run_is_refused(marketer_client, org_a):
     assert job.status == ImportStatus.UPLOADED
     page = marketer_client.get(response.url)
     assert b"Run the dry run first" in page.content
+
+
+def test_a_lost_import_can_be_started_again(
+    marketer_client, org_a, django_capture_on_commit_callbacks, monkeypatch
+):
+    from contacts import importing
+    from contacts.importing import is_stuck
+
+    _upload(marketer_client, org_a, csv_bytes([["email"], ["a@example.jp"]]))
+    job = ImportJob.objects.get()
+    url = _url("import_detail", org_a, job.pk)
+    marketer_client.post(url, _form_data(marketer_client, url))
+    marketer_client.post(_url("import_confirm", org_a, job.pk))
+    job.refresh_from_db()
+    assert job.status == ImportStatus.QUEUED
+    assert not is_stuck(job)
+    response = marketer_client.post(_url("import_requeue", org_a, job.pk))
+    assert [str(m) for m in response.wsgi_request._messages] == [
+        "This import is not stuck; it is still being worked on."
+    ]
+
+    monkeypatch.setattr(importing, "STUCK_AFTER", -1)  # the task was lost: no sign of life
+    assert b"Start it again" in marketer_client.get(url).content
+    with django_capture_on_commit_callbacks() as callbacks:
+        marketer_client.post(_url("import_requeue", org_a, job.pk))
+    assert len(callbacks) == 1
+    job.refresh_from_db()
+    assert job.status == ImportStatus.QUEUED
+    execute_import(job.pk, dry_run=False)
+    execute_import(job.pk, dry_run=False)  # the original task turning up late
+    job.refresh_from_db()
+    assert (job.status, job.counts["created"]) == (ImportStatus.DONE, 1)
+    assert Contact.objects.count() == 1
