@@ -114,9 +114,9 @@ def check_encoding(data: bytes, encoding: str) -> None:
         )
 
 
-def text_stream(data: bytes, encoding: str) -> io.TextIOWrapper:
+def text_stream(data: bytes, encoding: str, errors: str = "strict") -> io.TextIOWrapper:
     """The file as text, decoded on the fly (the decoded text is never held whole)."""
-    return io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="")
+    return io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors=errors, newline="")
 
 
 def sample_text(data: bytes, encoding: str) -> str:
@@ -160,9 +160,15 @@ def records(stream: io.TextIOBase, delimiter: str) -> Iterator[Record]:
             yield Record(start, cells)
 
 
-def read_header_and_sample(data: bytes, encoding: str, delimiter: str, rows: int = 10):
-    """``(first_record, next rows)`` for the preview; ``(None, [])`` for an empty file."""
-    stream = text_stream(data, encoding)
+def read_header_and_sample(
+    data: bytes, encoding: str, delimiter: str, rows: int = 10, *, truncated: bool = False
+):
+    """``(first_record, next rows)`` for the preview; ``(None, [])`` for an empty file.
+
+    ``truncated``: ``data`` is the head of a file already checked whole; a character cut
+    at its end is dropped instead of failing.
+    """
+    stream = text_stream(data, encoding, "ignore" if truncated else "strict")
     iterator = records(stream, delimiter)
     first = next(iterator, None)
     sample = []

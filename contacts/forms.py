@@ -9,15 +9,14 @@ from accounts.enums import Role
 from contacts import csvfiles
 from contacts.enums import ConsentMethod, ContactStatus, FieldType, SuppressionReason
 from contacts.exporting import ENCODINGS
+from contacts.importing.rows import split_tags as _split_tags
 from contacts.services import GRANT_EDIT, GRANT_NONE, GRANT_VIEW
 
 TAG_HELP = _("Separate tags with commas.")
 
 
 def split_tags(text: str) -> list[str]:
-    from contacts.importing.rows import split_tags as split
-
-    return split(text or "")
+    return _split_tags(text or "")
 
 
 class SearchForm(forms.Form):

@@ -32,7 +32,7 @@ from audit.enums import Action
 from contacts.attributes import InvalidValue, parse_value
 from contacts.emails import InvalidEmail, normalise_email
 from contacts.enums import (
-    STATUS_SUPPRESSION_REASON,
+    SUPPRESSION_STATUS,
     ConsentMethod,
     ContactEventKind,
     ContactStatus,
@@ -503,8 +503,6 @@ def add_suppression(
         )
         contact = find_contact(organization.pk, address)
         if contact is not None:
-            from contacts.enums import SUPPRESSION_STATUS
-
             status = SUPPRESSION_STATUS[reason]
             if contact.status != status:
                 contact.status = status
@@ -903,7 +901,3 @@ def delete_custom_field(membership: Membership, field: CustomField, request=None
         operation="deleted",
         key=key,
     )
-
-
-def suppression_reason_for_status(status: str) -> str | None:
-    return STATUS_SUPPRESSION_REASON.get(status)

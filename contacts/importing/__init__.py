@@ -43,7 +43,7 @@ from contacts import csvfiles
 from contacts.enums import ConsentMethod, ImportStatus
 from contacts.importing.plan import ImportPlan, ImportResult, Progress
 from contacts.importing.rows import RowValidator
-from contacts.importing.storage import create_job, load_file
+from contacts.importing.storage import create_job, load_file, load_head
 from contacts.models import ContactList, CustomField, ImportJob
 from contacts.services import hidden_list_ids, lock_organization
 
@@ -175,7 +175,7 @@ def jobs() -> QuerySet[ImportJob]:
 
 def preview(job: ImportJob, rows: int = 10) -> Preview:
     first, sample = csvfiles.read_header_and_sample(
-        load_file(job.pk), job.encoding, job.delimiter, rows
+        load_head(job.pk), job.encoding, job.delimiter, rows, truncated=True
     )
     body = [r.cells for r in sample]
     if not job.has_header and first is not None:
@@ -223,11 +223,9 @@ def set_mapping(
     if consent_method not in ConsentMethod.values:
         raise ValidationError(_("Choose how consent was obtained."))
     reread = False
-    data = None
     if encoding and encoding != job.encoding:
-        data = load_file(job.pk)
         try:
-            csvfiles.check_encoding(data, encoding)
+            csvfiles.check_encoding(load_file(job.pk), encoding)
         except csvfiles.CSVFileError as error:
             raise ValidationError(str(error)) from None
         job.encoding, reread = encoding, True
@@ -237,7 +235,7 @@ def set_mapping(
         job.has_header, reread = has_header, True
     if reread:
         first, _sample = csvfiles.read_header_and_sample(
-            data if data is not None else load_file(job.pk), job.encoding, job.delimiter, 1
+            load_head(job.pk), job.encoding, job.delimiter, 1, truncated=True
         )
         job.columns = csvfiles.column_names(first.cells if first else [], job.has_header)
     job.mapping = validate_mapping(job.organization_id, mapping, job.columns)

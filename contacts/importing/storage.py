@@ -67,6 +67,21 @@ def open_file(job_id: int) -> BinaryIO:
     return spool
 
 
+def load_head(job_id: int, size: int = 256 * 1024) -> bytes:
+    """The first ``size`` bytes of the job's file (previews; the whole file decoded when it
+    was uploaded, so a character cut at the end is the only decoding problem possible)."""
+    if connection.vendor != "postgresql":
+        return load_file(job_id)[:size]
+    with _binding_cursor() as cursor:
+        cursor.execute(
+            f"SELECT substring(file_data FROM 1 FOR %s) FROM {_TABLE} WHERE id = %s",  # noqa: S608 - model's table
+            [size, job_id],
+            binary=True,
+        )
+        row = cursor.fetchone()
+    return bytes(row[0]) if row else b""
+
+
 def load_file(job_id: int) -> bytes:
     """The whole file (previews and encoding checks of uploads; imports use ``open_file``)."""
     with open_file(job_id) as handle:

@@ -103,3 +103,11 @@ def test_guess_mapping_finds_the_address_column_by_its_values():
         ["連絡先", "備考"], [["taro@example.jp", "x"], ["hanako@example.jp", "y"]], []
     )
     assert mapping == {"0": "email", "1": ""}
+
+
+def test_a_preview_of_a_files_head_tolerates_a_character_cut_in_two():
+    data = "email,name\r\na@example.jp,髙橋\r\n".encode("cp932")[:-3]  # half of 橋
+    with pytest.raises(UnicodeDecodeError):
+        csvfiles.read_header_and_sample(data, "cp932", ",")
+    first, rows = csvfiles.read_header_and_sample(data, "cp932", ",", truncated=True)
+    assert (first.cells, [r.cells for r in rows]) == (["email", "name"], [["a@example.jp", "髙"]])
