@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Exists, OuterRef
 from django.db.models.functions import Lower
 from django.http import FileResponse, Http404, HttpResponse
@@ -671,23 +672,27 @@ def import_detail(request, pk):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            contact_list = None
-            if data["new_list"].strip():
-                contact_list = services.create_list(membership, data["new_list"], request=request)
-            elif data["contact_list"]:
-                contact_list = services.get_list_for_member(
-                    membership, data["contact_list"], "contacts.edit"
+            # A new list exists only if the mapping is accepted too.
+            with transaction.atomic():
+                contact_list = None
+                if data["new_list"].strip():
+                    contact_list = services.create_list(
+                        membership, data["new_list"], request=request
+                    )
+                elif data["contact_list"]:
+                    contact_list = services.get_list_for_member(
+                        membership, data["contact_list"], "contacts.edit"
+                    )
+                job = importing.set_mapping(
+                    membership,
+                    job,
+                    mapping=form.mapping(),
+                    encoding=data["encoding"],
+                    delimiter=data["delimiter"],
+                    has_header=data["has_header"],
+                    contact_list=contact_list,
+                    consent_method=data["consent_method"],
                 )
-            job = importing.set_mapping(
-                membership,
-                job,
-                mapping=form.mapping(),
-                encoding=data["encoding"],
-                delimiter=data["delimiter"],
-                has_header=data["has_header"],
-                contact_list=contact_list,
-                consent_method=data["consent_method"],
-            )
             if "preview" not in request.POST:
                 importing.request_dry_run(membership, job)
         except ValidationError as error:

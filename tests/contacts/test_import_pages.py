@@ -124,9 +124,12 @@ def test_the_mapping_can_be_changed_and_must_name_one_email_column(marketer_clie
     data = csv_bytes([["連絡先", "備考"], ["a@example.jp", "山田"]])
     response = _upload(marketer_client, org_a, data)
     url = response.url
-    response = marketer_client.post(url, _form_data(marketer_client, url, col_0=""))
+    response = marketer_client.post(
+        url, _form_data(marketer_client, url, col_0="", new_list="Not created")
+    )
     assert response.status_code == 400
     assert "Columns found: “連絡先”, “備考”." in response.content.decode()
+    assert not ContactList.objects.exists()
     response = marketer_client.post(
         url, _form_data(marketer_client, url, col_0="email", col_1="email")
     )
