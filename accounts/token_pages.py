@@ -41,7 +41,8 @@ class TokenCreateForm(forms.Form):
     expires_in_days = forms.TypedChoiceField(
         label=gettext_lazy("Expires after"),
         coerce=int,
-        choices=[(d, gettext_lazy("%(n)s days") % {"n": d}) for d in tokens.EXPIRY_CHOICES_DAYS],
+        # A callable: the labels are translated per request, not once at import.
+        choices=lambda: [(d, _("%(n)s days") % {"n": d}) for d in tokens.EXPIRY_CHOICES_DAYS],
         initial=tokens.DEFAULT_EXPIRY_DAYS,
     )
 

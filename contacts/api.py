@@ -670,7 +670,12 @@ class BulkUpsert:
         )
         contacts = {key: (pk, job_id, changed) for key, pk, job_id, changed in found}
         for result in ok:
-            pk, job_id, changed = contacts[result["email"].lower()]
+            found_row = contacts.get(result["email"].lower())
+            if found_row is None:  # not in the report, not stored: say so, never guess
+                result["result"] = "rejected"
+                result["errors"].append(_("The import did not accept this row."))
+                continue
+            pk, job_id, changed = found_row
             result["contact_id"] = pk
             if job_id == job.pk:
                 result["result"] = "created"

@@ -225,3 +225,19 @@ def test_bulk_needs_the_import_permission(admin, approver, org_a):
 
     assert response.status_code == 403
     assert response.json()["detail"] == "Your role does not allow this (contacts.import)."
+
+
+def test_results_are_read_back_in_japanese_too(marketer, marketer_api):
+    services.suppress_address(marketer, "gone@example.jp", "unsubscribed")
+
+    response = marketer_api.post(
+        URL,
+        {"contacts": [{"email": "gone@example.jp"}, {"email": "new@example.jp"}]},
+        headers={"Accept-Language": "ja"},
+    )
+
+    assert _results(response) == [
+        (0, "gone@example.jp", "rejected"),
+        (1, "new@example.jp", "created"),
+    ]
+    assert response.json()["results"][0]["errors"] != []

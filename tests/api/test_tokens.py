@@ -282,3 +282,16 @@ def test_use_from_a_new_address_is_audited_at_once(marketer, org_a):
     entries = list(_entries(Action.API_TOKEN_USED, org_a))
     assert [e.details["new_address"] for e in entries] == [True, True]
     assert [e.ip for e in entries] == ["127.0.0.1", "192.0.2.44"]
+
+
+def test_tokens_page_query_count_does_not_grow(
+    admin_client, admin, marketer, org_a, django_assert_max_num_queries
+):
+    for _ in range(10):
+        make_token(marketer)
+        make_token(admin)
+
+    with django_assert_max_num_queries(25):
+        response = admin_client.get(f"/o/{org_a.slug}/tokens/")
+
+    assert response.content.decode().count("tyr_") >= 20
