@@ -56,15 +56,15 @@ AUDIENCE_FIELDS = services.AUDIENCE_FIELDS
 # --- Serializers ---------------------------------------------------------------------
 
 
-class CampaignSerializer(serializers.ModelSerializer):
+class CampaignSummarySerializer(serializers.ModelSerializer):
+    """A campaign in a list: everything but the fingerprint (computing it reads the
+    audience, layout and footer: a few queries per campaign)."""
+
     layout = serializers.IntegerField(source="layout_id", allow_null=True)
     include_lists = serializers.SerializerMethodField()
     exclude_lists = serializers.SerializerMethodField()
     include_segments = serializers.SerializerMethodField()
     exclude_segments = serializers.SerializerMethodField()
-    fingerprint = serializers.SerializerMethodField(
-        help_text="The content fingerprint an approval binds to; send it when approving."
-    )
 
     class Meta:
         model = Campaign
@@ -80,7 +80,6 @@ class CampaignSerializer(serializers.ModelSerializer):
             "send_at",
             "charset",
             "state",
-            "fingerprint",
             "submitted_at",
             "approved_at",
             "approved_count",
@@ -105,6 +104,18 @@ class CampaignSerializer(serializers.ModelSerializer):
 
     def get_exclude_segments(self, campaign) -> list[int]:
         return self._ids(campaign, "exclude_segments")
+
+
+class CampaignSerializer(CampaignSummarySerializer):
+    """One campaign, with the fingerprint an approval binds to."""
+
+    fingerprint = serializers.SerializerMethodField(
+        help_text="The content fingerprint an approval binds to; send it when approving."
+    )
+
+    class Meta(CampaignSummarySerializer.Meta):
+        fields = (*CampaignSummarySerializer.Meta.fields, "fingerprint")
+        read_only_fields = fields
 
     def get_fingerprint(self, campaign) -> str:
         return services.content_fingerprint(campaign)
@@ -223,7 +234,7 @@ class RejectSerializer(DecisionSerializer):
 
 
 class ApprovalQueueSerializer(serializers.Serializer):
-    campaign = CampaignSerializer()
+    campaign = CampaignSummarySerializer()
     may_approve = serializers.BooleanField()
 
 
@@ -305,10 +316,10 @@ class CampaignsView(ApiView):
         operation_id="campaigns_list",
         tags=["campaigns"],
         parameters=PAGINATION_PARAMETERS,
-        responses=paginated(CampaignSerializer),
+        responses=paginated(CampaignSummarySerializer),
     )
     def get(self, request):
-        return paginate(self, _campaigns(self.membership), CampaignSerializer)
+        return paginate(self, _campaigns(self.membership), CampaignSummarySerializer)
 
     @extend_schema(
         operation_id="campaigns_create",
@@ -575,7 +586,7 @@ class ApprovalQueueView(ApiView):
         membership = self.membership
         require_perm(membership, "campaigns.approve")
         campaigns = _campaigns(membership).filter(state__in=AWAITING_APPROVAL_STATES)
-        paginated = paginate(self, campaigns, CampaignSerializer)
+        paginated = paginate(self, campaigns, CampaignSummarySerializer)
         by_id = {c["id"]: c for c in paginated.data["results"]}
         objects = Campaign.objects.in_bulk(list(by_id))
         paginated.data["results"] = [

@@ -247,3 +247,19 @@ def test_the_role_still_decides_with_every_scope(org_a, customers, marketer):
 
     assert response.status_code == 403
     assert response.json()["detail"] == "Your role does not allow this (campaigns.approve)."
+
+
+def test_campaign_list_query_count_does_not_grow(
+    marketer_api, marketer, customers, django_assert_max_num_queries
+):
+    from tests.campaigns.conftest import make_campaign
+
+    for n in range(15):
+        make_campaign(marketer, customers, name=f"C{n}")
+
+    with django_assert_max_num_queries(14):
+        response = marketer_api.get("campaigns/", {"page_size": 50})
+
+    assert len(response.json()["results"]) == 15
+    assert response.json()["results"][0]["include_lists"] == [customers.pk]
+    assert "fingerprint" not in response.json()["results"][0]
