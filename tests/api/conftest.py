@@ -3,7 +3,8 @@
 ``api_for(membership, scopes)`` makes a token the way the tokens page does (the service),
 or directly for a role that may not make tokens (an approver or viewer whose token
 was made before their role changed). ``Api`` is a test client that sends the bearer
-token and JSON.
+token and JSON. Rate counters are keyed by the token's random prefix, so every test's
+tokens start with a fresh budget (the cache is not cleared: other tests keep keys there).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import json
 from urllib.parse import urlsplit
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -92,12 +92,6 @@ def make_token(membership, scopes=ALL_SCOPES, **fields) -> tuple[ApiToken, str]:
 def api_for(membership, scopes=ALL_SCOPES, **fields) -> Api:
     token, secret = make_token(membership, scopes, **fields)
     return Api(secret, token)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_counters():
-    # Counters are keyed by token prefix; clearing keeps a test's budget its own.
-    cache.clear()
 
 
 @pytest.fixture
