@@ -53,10 +53,11 @@ MAX_TEXT = 200
 MAX_DAYS = 36_500
 
 ATTRIBUTE_PREFIX = "attr:"
-# A stored date of a date attribute. The lookahead refuses year 0000, which PostgreSQL
-# cannot cast; the same pattern guards the cast in the compiler.
-DATE_PATTERN = r"^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
-DATE_RE = re.compile(DATE_PATTERN)
+# A date in a rule. The lookahead refuses year 0000, which PostgreSQL cannot store.
+DATE_RE = re.compile(r"^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
+# What a stored value of a date attribute must look like to count as a date
+# (the compiler's ``IsDateShaped``).
+STORED_DATE_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class Kind:

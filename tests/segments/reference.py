@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from segments.rules import DATE_RE, Catalogue, Kind, is_group
+from segments.rules import STORED_DATE_SHAPE, Catalogue, Kind, is_group
 
 
 @dataclass
@@ -39,7 +39,7 @@ def _is_number(raw) -> bool:
 
 
 def _is_date(raw) -> bool:
-    return isinstance(raw, str) and DATE_RE.fullmatch(raw) is not None
+    return isinstance(raw, str) and STORED_DATE_SHAPE.fullmatch(raw) is not None
 
 
 def _text(raw: str | None, op: str, value, present: bool) -> bool:
@@ -99,11 +99,10 @@ def _condition(condition: dict, person: Person, catalogue: Catalogue) -> bool:
             return same if op == "eq" else not same
         return _text(person.email, op, value, present=True)
     if kind == Kind.DOMAIN:
-        address = person.email.lower()
+        domain = person.email.split("@", 1)[1].lower()
         if op == "ends_with":
-            return address.endswith(value)
-        domains = [value] if op in ("eq", "neq") else value
-        positive = any(address.endswith("@" + domain) for domain in domains)
+            return domain.endswith(value)
+        positive = domain == value if op in ("eq", "neq") else domain in value
         return positive if op in ("eq", "in") else not positive
     if kind == Kind.TEXT:
         raw = getattr(person, spec.key)

@@ -105,6 +105,8 @@ CASES = [
     ("attr:renewal", "between", ["2024-12-01", "2025-01-31"], {H}),
     ("attr:renewal", "within_last_days", 7, {T}),
     ("attr:renewal", "within_last_days", 4, set()),
+    ("attr:renewal", "within_last_days", 500, {T, H}),  # over 400 days: cast, not a list
+    ("attr:renewal", "between", ["2020-01-01", "2025-06-10"], {T, H}),
     ("attr:renewal", "more_than_days_ago", 30, {H}),
     ("attr:renewal", "is_empty", None, {I, S}),
     ("attr:renewal", "is_not_empty", None, {T, H}),
