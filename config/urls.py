@@ -21,6 +21,7 @@ admin.site.__class__ = OTPAdminSite
 urlpatterns = [
     path("", include("accounts.urls")),
     path("o/<slug:org_slug>/audit/", include("audit.urls")),
+    path("o/<slug:org_slug>/segments/", include("segments.urls")),
     path("o/<slug:org_slug>/alerts/", include("audit.alerts")),
     path("o/<slug:org_slug>/contacts/", include("contacts.urls")),
     path("o/<slug:org_slug>/campaigns/", include("campaigns.urls")),
