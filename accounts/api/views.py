@@ -109,8 +109,9 @@ class ApiView(APIView):
         fingerprint = _request_hash(request)
         now = timezone.now()
         with transaction.atomic():
+            # Keys live 24 hours: the token's expired ones go as it makes new ones.
             ApiIdempotentRequest.objects.filter(
-                token=token, key=key, created_at__lt=now - IDEMPOTENCY_TTL
+                token=token, created_at__lt=now - IDEMPOTENCY_TTL
             ).delete()
             stored, created = ApiIdempotentRequest.objects.get_or_create(
                 token=token,

@@ -241,3 +241,23 @@ def test_results_are_read_back_in_japanese_too(marketer, marketer_api):
         (1, "new@example.jp", "created"),
     ]
     assert response.json()["results"][0]["errors"] != []
+
+
+def test_a_key_older_than_a_day_is_forgotten(marketer_api):
+    import datetime
+
+    from django.utils import timezone
+
+    from accounts.models import ApiIdempotentRequest
+
+    marketer_api.post(
+        URL, {"contacts": [{"email": "a@example.jp"}]}, headers={"Idempotency-Key": "k1"}
+    )
+    ApiIdempotentRequest.objects.update(created_at=timezone.now() - datetime.timedelta(hours=25))
+
+    response = marketer_api.post(
+        URL, {"contacts": [{"email": "b@example.jp"}]}, headers={"Idempotency-Key": "k1"}
+    )
+
+    assert _results(response) == [(0, "b@example.jp", "created")]
+    assert ApiIdempotentRequest.objects.count() == 1
