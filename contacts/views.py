@@ -152,9 +152,9 @@ def contact_create(request):
 
 
 @org_view()
-def contact_detail(request, pk):
+def contact_detail(request, contact_id):
     membership = request.membership
-    contact = services.get_contact_for_member(membership, pk)
+    contact = services.get_contact_for_member(membership, contact_id)
     list_names = dict(services.visible_lists(membership).values_list("pk", "name"))
     memberships = [m for m in contact.memberships.all() if m.contact_list_id in list_names]
     fields = CustomField.objects.for_organization(membership.organization_id)
@@ -244,9 +244,9 @@ def _history(contact: Contact, visible_list_names: dict) -> list[dict]:
 
 
 @org_view()
-def contact_edit(request, pk):
+def contact_edit(request, contact_id):
     membership = request.membership
-    contact = services.get_contact_for_member(membership, pk, "contacts.edit")
+    contact = services.get_contact_for_member(membership, contact_id, "contacts.edit")
     initial = {
         "email": contact.email,
         "last_name": contact.last_name,
@@ -282,8 +282,8 @@ def contact_edit(request, pk):
 
 @org_view()
 @require_POST
-def contact_delete(request, pk):
-    contact = services.get_contact_for_member(request.membership, pk, "contacts.edit")
+def contact_delete(request, contact_id):
+    contact = services.get_contact_for_member(request.membership, contact_id, "contacts.edit")
     services.delete_contact(request.membership, contact, request)
     messages.success(
         request,
@@ -294,8 +294,8 @@ def contact_delete(request, pk):
 
 @org_view()
 @require_POST
-def contact_suppress(request, pk):
-    contact = services.get_contact_for_member(request.membership, pk, "contacts.edit")
+def contact_suppress(request, contact_id):
+    contact = services.get_contact_for_member(request.membership, contact_id, "contacts.edit")
     services.suppress_address(request.membership, contact.email, request=request)
     messages.success(request, _("No more mail will be sent to this address."))
     return redirect("contacts:detail", request.organization.slug, contact.pk)
@@ -347,9 +347,9 @@ def lists(request):
 
 
 @org_view()
-def list_detail(request, pk):
+def list_detail(request, list_id):
     membership = request.membership
-    contact_list = services.get_list_for_member(membership, pk)
+    contact_list = services.get_list_for_member(membership, list_id)
     contacts = (
         services.visible_contacts(membership)
         .filter(services.in_lists([contact_list.pk]))
@@ -370,9 +370,9 @@ def list_detail(request, pk):
 
 
 @org_view()
-def list_edit(request, pk):
+def list_edit(request, list_id):
     membership = request.membership
-    contact_list = services.get_list_for_member(membership, pk, "contacts.edit")
+    contact_list = services.get_list_for_member(membership, list_id, "contacts.edit")
     form = ListForm(
         request.POST or None,
         initial={
@@ -403,17 +403,17 @@ def list_edit(request, pk):
 
 @org_view()
 @require_POST
-def list_delete(request, pk):
-    contact_list = services.get_list_for_member(request.membership, pk, "contacts.edit")
+def list_delete(request, list_id):
+    contact_list = services.get_list_for_member(request.membership, list_id, "contacts.edit")
     services.delete_list(request.membership, contact_list, request)
     messages.success(request, _("List deleted; its contacts were kept."))
     return redirect("contacts:lists", request.organization.slug)
 
 
 @org_view("grants.manage")
-def list_grants(request, pk):
+def list_grants(request, list_id):
     membership = request.membership
-    contact_list = services.get_list_for_member(membership, pk, "grants.manage")
+    contact_list = services.get_list_for_member(membership, list_id, "grants.manage")
     if request.method == "POST":
         if "role" in request.POST:
             form = RoleGrantForm(request.POST)
@@ -486,9 +486,9 @@ def fields(request):
 
 
 @org_view("org.manage")
-def field_edit(request, pk):
+def field_edit(request, field_id):
     membership = request.membership
-    field = get_object_for_member(membership, CustomField.objects.all(), "org.manage", pk=pk)
+    field = get_object_for_member(membership, CustomField.objects.all(), "org.manage", pk=field_id)
     if request.method == "POST" and "delete" in request.POST:
         services.delete_custom_field(membership, field, request)
         messages.success(request, _("Field removed. Stored values are kept, hidden."))
@@ -579,10 +579,10 @@ def suppressions(request):
 
 
 @org_view("suppressions.lift")
-def suppression_lift(request, pk):
+def suppression_lift(request, suppression_id):
     membership = request.membership
     suppression = get_object_for_member(
-        membership, _visible_suppressions(membership), "suppressions.lift", pk=pk
+        membership, _visible_suppressions(membership), "suppressions.lift", pk=suppression_id
     )
     form = LiftForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -665,9 +665,9 @@ def _mapping_form(request, membership, job):
 
 
 @org_view("contacts.import")
-def import_detail(request, pk):
+def import_detail(request, import_id):
     membership = request.membership
-    job = _get_job(membership, pk)
+    job = _get_job(membership, import_id)
     form = _mapping_form(request, membership, job)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -716,8 +716,8 @@ def import_detail(request, pk):
 
 
 @org_view("contacts.import")
-def import_progress(request, pk):
-    job = _get_job(request.membership, pk)
+def import_progress(request, import_id):
+    job = _get_job(request.membership, import_id)
     response = render(
         request,
         "contacts/_import_progress.html",
@@ -735,8 +735,8 @@ def import_progress(request, pk):
 
 @org_view("contacts.import")
 @require_POST
-def import_requeue(request, pk):
-    job = _get_job(request.membership, pk)
+def import_requeue(request, import_id):
+    job = _get_job(request.membership, import_id)
     try:
         importing.requeue(request.membership, job)
     except ValidationError as error:
@@ -748,8 +748,8 @@ def import_requeue(request, pk):
 
 @org_view("contacts.import")
 @require_POST
-def import_confirm(request, pk):
-    job = _get_job(request.membership, pk)
+def import_confirm(request, import_id):
+    job = _get_job(request.membership, import_id)
     try:
         importing.confirm_import(request.membership, job, request)
     except ValidationError as error:
@@ -758,8 +758,8 @@ def import_confirm(request, pk):
 
 
 @org_view("contacts.import")
-def import_report(request, pk):
-    job = _get_job(request.membership, pk)
+def import_report(request, import_id):
+    job = _get_job(request.membership, import_id)
     data = ImportJob.objects.filter(pk=job.pk).values_list("report_data", flat=True).get()
     if not data:
         raise Http404

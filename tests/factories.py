@@ -51,3 +51,14 @@ def totp_code(device: TOTPDevice) -> str:
 
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     return f"{totp.token():0{device.digits}d}"
+
+
+def make_importjob(organization: Organization):
+    """An import job as the upload page makes it (a marketer's, one valid row)."""
+    from contacts.importing import create_import_job
+
+    marketer = make_member(organization, Role.MARKETER)
+    job = create_import_job(marketer, file_name="contacts.csv", data=b"email\r\na@example.jp\r\n")
+    job.report_data = b"line,value,reason\r\n"  # as after a dry run: the report exists
+    job.save(update_fields=["report_data"])
+    return job

@@ -72,10 +72,19 @@ def _objects(organization, admin, marketer):
     }
 
 
-def _url(name, slug, obj):
+_KWARG = {
+    "contact": "contact_id",
+    "list": "list_id",
+    "field": "field_id",
+    "suppression": "suppression_id",
+    "job": "import_id",
+}
+
+
+def _url(name, slug, obj, kind=None):
     kwargs = {"org_slug": slug}
     if obj is not None:
-        kwargs["pk"] = obj.pk
+        kwargs[_KWARG[kind]] = obj.pk
     return reverse(f"contacts:{name}", kwargs=kwargs)
 
 
@@ -92,7 +101,7 @@ def seeded(org_a, admin, marketer):
 @pytest.mark.parametrize("name", sorted(ROUTES))
 def test_anonymous_visitors_are_sent_to_the_login_page(client, org_a, seeded, name):
     kind, method, _level = ROUTES[name]
-    url = _url(name, org_a.slug, seeded.get(kind))
+    url = _url(name, org_a.slug, seeded.get(kind), kind)
     response = getattr(client, method)(url)
     assert response.status_code == 302
     assert response.url.startswith("/login/?next=")
@@ -103,7 +112,7 @@ def test_an_outsider_gets_404_for_every_page_of_another_organisation(
     outsider_client, org_a, seeded, name
 ):
     kind, method, _level = ROUTES[name]
-    response = getattr(outsider_client, method)(_url(name, org_a.slug, seeded.get(kind)))
+    response = getattr(outsider_client, method)(_url(name, org_a.slug, seeded.get(kind), kind))
     assert response.status_code == 404
 
 
@@ -112,7 +121,7 @@ def test_another_organisations_object_is_404_in_ones_own_organisation(
     outsider_client, org_b, seeded, name
 ):
     kind, method, _level = ROUTES[name]
-    response = getattr(outsider_client, method)(_url(name, org_b.slug, seeded[kind]))
+    response = getattr(outsider_client, method)(_url(name, org_b.slug, seeded[kind], kind))
     assert response.status_code == 404
 
 
@@ -134,7 +143,7 @@ SEEN = [
 def test_roles_without_the_permission_get_403(request, org_a, seeded, name, persona):
     kind, method, _level = ROUTES[name]
     client = request.getfixturevalue(f"{persona}_client")
-    response = getattr(client, method)(_url(name, org_a.slug, seeded.get(kind)))
+    response = getattr(client, method)(_url(name, org_a.slug, seeded.get(kind), kind))
     assert response.status_code == 403
 
 
@@ -142,7 +151,7 @@ def test_roles_without_the_permission_get_403(request, org_a, seeded, name, pers
 def test_roles_with_the_permission_see_the_page(request, org_a, seeded, name, persona):
     kind, _method, _level = ROUTES[name]
     client = request.getfixturevalue(f"{persona}_client")
-    response = client.get(_url(name, org_a.slug, seeded.get(kind)))
+    response = client.get(_url(name, org_a.slug, seeded.get(kind), kind))
     assert response.status_code == 200
 
 
@@ -150,5 +159,5 @@ def test_a_marketer_cannot_open_another_marketers_import(org_a, seeded):
     other = make_member(org_a, Role.MARKETER, "other@a.example")
     client = Client()
     login_verified(client, other.user)
-    response = client.get(_url("import_detail", org_a.slug, seeded["job"]))
+    response = client.get(_url("import_detail", org_a.slug, seeded["job"], "job"))
     assert response.status_code == 404

@@ -27,6 +27,9 @@ _STRIPPED = {
     "ALLOWED_HOSTS",
     "AUDIT_CHAIN_KEY",
     "AUDIT_CHAIN_KEY_FILE",
+    # The browser tests set it for their own process (Playwright's event loop);
+    # a deployment must never have it (async.E001).
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
 }
 
 
