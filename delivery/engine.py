@@ -51,7 +51,7 @@ from delivery.enums import DeliveryStatus
 from delivery.models import Delivery, SendingDomain
 from delivery.services import domain_of, relay_for
 from delivery.signing import SigningKey, sign
-from delivery.smtp import pool
+from delivery.smtp import RelaySettings, pool
 
 logger = logging.getLogger(__name__)
 
@@ -222,6 +222,8 @@ class _CampaignContext:
     campaign: Campaign
     profile: SenderProfile
     keys: list[SigningKey]
+    relay_key: str
+    relay: RelaySettings
     loaded_at: float
 
 
@@ -230,8 +232,8 @@ _CONTEXT_TTL = 15.0
 
 
 def _campaign_context(campaign_id: int) -> _CampaignContext:
-    """The campaign, its sender profile and signing keys, cached briefly per process
-    (the content is frozen by its approval; state is re-read per message)."""
+    """The campaign, its sender profile, signing keys and relay, cached briefly per
+    process (the content is frozen by its approval; state is read separately)."""
     cached = _contexts.get(campaign_id)
     if cached is not None and time.monotonic() - cached.loaded_at < _CONTEXT_TTL:
         return cached
@@ -249,9 +251,26 @@ def _campaign_context(campaign_id: int) -> _CampaignContext:
                     domain.domain, domain.ed25519_selector, "ed25519", domain.ed25519_private_key
                 )
             )
-    context = _CampaignContext(campaign, profile, keys, time.monotonic())
+    relay, relay_settings = relay_for(campaign.organization)
+    relay_key = f"{relay.pk}" if relay else "platform"
+    context = _CampaignContext(campaign, profile, keys, relay_key, relay_settings, time.monotonic())
     _contexts[campaign_id] = context
     return context
+
+
+_states: dict[int, tuple[str | None, float]] = {}
+# A pause or cancel reaches every worker within this many seconds.
+_STATE_TTL = 2.0
+
+
+def _campaign_state(campaign_id: int) -> str | None:
+    """The campaign's state, re-read at most every ``_STATE_TTL`` seconds per process."""
+    cached = _states.get(campaign_id)
+    if cached is not None and time.monotonic() - cached[1] < _STATE_TTL:
+        return cached[0]
+    state = Campaign.objects.filter(pk=campaign_id).values_list("state", flat=True).first()
+    _states[campaign_id] = (state, time.monotonic())
+    return state
 
 
 def _finish(delivery_id: int, status: str, **fields) -> None:
@@ -328,8 +347,7 @@ def send_one(delivery_id: int) -> Outcome:
     if not claimed:
         return Outcome("skipped_claim")
     delivery = Delivery.objects.select_related("contact").get(pk=delivery_id)
-    state = Campaign.objects.filter(pk=delivery.campaign_id).values_list("state", flat=True)
-    state = state.first()
+    state = _campaign_state(delivery.campaign_id)
     if state == CampaignState.CANCELLED:
         _finish(delivery_id, DeliveryStatus.CANCELLED)
         return Outcome(DeliveryStatus.CANCELLED)
@@ -347,9 +365,8 @@ def send_one(delivery_id: int) -> Outcome:
     context = _campaign_context(delivery.campaign_id)
     if not context.keys:
         return _pause_for_relay(delivery, "The From domain is not verified: nothing is signed.")
-    relay, relay_settings = relay_for(context.campaign.organization)
-    relay_key = f"{relay.pk}" if relay else "platform"
-    if _rate_limited(relay_key, relay_settings.rate_per_second, delivery.address):
+    relay_settings = context.relay
+    if _rate_limited(context.relay_key, relay_settings.rate_per_second, delivery.address):
         _finish(delivery_id, DeliveryStatus.QUEUED, attempts=F("attempts") - 1)
         from delivery.tasks import send_delivery
 
@@ -471,6 +488,7 @@ def _pause_for_relay(delivery: Delivery, reason: str) -> Outcome:
     dispatch.pause_by_system(
         Campaign.objects.get(pk=delivery.campaign_id), action=Action.RELAY_OUTAGE, reason=reason
     )
+    _states.pop(delivery.campaign_id, None)
     return Outcome(DeliveryStatus.QUEUED, reason)
 
 
@@ -491,6 +509,7 @@ def _check_breaker(campaign_id: int) -> None:
             action=Action.CIRCUIT_BREAKER_TRIPPED,
             reason=f"{failed} of {attempted} sends failed (over {threshold}%).",
         )
+        _states.pop(campaign_id, None)
 
 
 # --- 4. Maintenance -------------------------------------------------------------------
