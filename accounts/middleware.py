@@ -6,6 +6,7 @@ from django.contrib.auth import logout
 from django.db.models import Min
 from django.utils import timezone
 
+from accounts import sessions
 from accounts.access import SESSION_ACTIVITY_KEY
 from audit.context import request_scope
 
@@ -57,6 +58,8 @@ class ActivityMiddleware:
                 request.previous_activity = previous
                 if idle is None or idle > _ACTIVITY_WRITE_INTERVAL:
                     request.session[SESSION_ACTIVITY_KEY] = now
+                # Where and when this session was last used, for the sessions page.
+                sessions.touch(request, now)
         try:
             with request_scope(
                 user if user is not None and user.is_authenticated else None, request

@@ -302,3 +302,29 @@ class ApiIdempotentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.token_id}: {self.key}"
+
+
+class UserSession(models.Model):
+    """One signed-in browser session of a person, for the sessions page and remote
+    sign-out (``accounts.sessions``). The session itself stays in Django's session store;
+    this row says whose it is and where it was last used. ``session_key`` is a bearer
+    credential: it is never shown or sent to a browser (pages refer to rows by ``pk``)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tracked_sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("browser"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("signed in"), default=timezone.now)
+    last_seen_at = models.DateTimeField(_("last active"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_seen_at", "-pk"]
+        indexes = [models.Index(fields=["user", "-last_seen_at"], name="usersession_user_seen")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.ip or '?'}"
+
+
+# Signal receivers, connected as soon as the models are loaded: logins and logouts keep
+# UserSession rows and the re-authentication stamp in step (accounts.sessions).
+from accounts import sessions as _sessions  # noqa: E402, F401 - connects signal receivers

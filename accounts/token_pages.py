@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from accounts import tokens
 from accounts.access import has_perm, org_view
 from accounts.models import API_SCOPES
+from accounts.reauth import require_recent_auth
 
 SCOPE_LABELS = {
     "read": gettext_lazy("read: read contacts, lists, segments, campaigns and reports"),
@@ -68,6 +69,9 @@ def _page(request, form, new_token=None, status=200):
 def token_list(request):
     form = TokenCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        reauth = require_recent_auth(request)  # a new credential: the password again first
+        if reauth is not None:
+            return reauth
         try:
             token, secret = tokens.create_token(
                 request.membership,

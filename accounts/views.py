@@ -31,6 +31,7 @@ from accounts.forms import (
     TokenForm,
 )
 from accounts.models import Invitation, Membership
+from accounts.reauth import require_recent_auth
 
 
 def _safe_next(request, default: str) -> str:
@@ -274,6 +275,10 @@ def member_role(request, member_id):
         "members.manage",
         pk=member_id,
     )
+    # A role change hands out (or takes away) power: the password or a code again first.
+    reauth = require_recent_auth(request)
+    if reauth is not None:
+        return reauth
     form = RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Choose a valid role."))

@@ -16,6 +16,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.access import org_view
+from accounts.reauth import reauth_required
 from audit import record
 from audit.enums import Action
 from audit.forms import AuditFilterForm
@@ -73,6 +74,7 @@ def _csv_stream(entries):
 
 
 @org_view("audit.export")
+@reauth_required
 def audit_export(request):
     """Stream the filtered entries as CSV, oldest first (in chain order, with seq and hash).
 

@@ -19,6 +19,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.access import has_perm, org_view
+from accounts.reauth import require_recent_auth
 from audit.enums import Action
 from audit.models import AuditEntry
 from campaigns import audience, hooks, notifications, services
@@ -367,6 +368,9 @@ def campaign_approve(request, campaign_id):
     campaign = services.get_campaign_for_member(
         request.membership, campaign_id, "campaigns.approve"
     )
+    reauth = require_recent_auth(request)  # the approver's password or code, again
+    if reauth is not None:
+        return reauth
     form = ApproveForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Open the approval page and review the campaign first."))

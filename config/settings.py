@@ -233,6 +233,9 @@ AXES_CLIENT_IP_CALLABLE = "accounts.net.client_ip"
 AXES_USERNAME_CALLABLE = "accounts.forms.lockout_username"
 
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600)
+# Sessions live in the database so that one can be signed out from another browser
+# (accounts.sessions); a cache-only engine could not be listed or revoked reliably.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 
