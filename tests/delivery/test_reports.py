@@ -304,6 +304,22 @@ def test_report_fragment_shows_the_exact_figures(sent_campaign, viewer_client):
     assert 'data-testid="report-csv"' not in html
 
 
+def test_report_fragment_query_count_is_pinned(
+    sent_campaign, viewer_client, django_assert_num_queries
+):
+    url = f"/o/org-a/sending/campaigns/{sent_campaign.pk}/progress/"
+    viewer_client.get(url)  # the session's first request also writes it
+
+    # session, user, 2FA device, membership, campaign, progress, unknown rows,
+    # report (3), series (2), the nav's memberships
+    with django_assert_num_queries(13):
+        viewer_client.get(url)
+    event(Delivery.objects.get(address="a6@example.jp"), "click", url="https://shop.example/x")
+    with django_assert_num_queries(13):
+        response = viewer_client.get(url)
+    assert "https://shop.example/x" in response.content.decode()
+
+
 def test_unknown_rows_are_listed_with_the_explanation(sent_campaign, admin_client):
     html = admin_client.get(
         f"/o/org-a/sending/campaigns/{sent_campaign.pk}/progress/"
