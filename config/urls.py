@@ -25,6 +25,7 @@ urlpatterns = [
     path("o/<slug:org_slug>/alerts/", include("audit.alerts")),
     path("o/<slug:org_slug>/contacts/", include("contacts.urls")),
     path("o/<slug:org_slug>/campaigns/", include("campaigns.urls")),
+    path("o/<slug:org_slug>/sending/", include("delivery.org_urls")),
     path("platform/", include("delivery.urls")),
     path("", include("delivery.public_urls")),
     path("healthz", health.healthz, name="healthz"),
