@@ -3,6 +3,9 @@ admin of organisation B. Clients are logged in (with 2FA verified where the role
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
 from django.test import Client
 
@@ -95,3 +98,41 @@ def viewer_client(viewer):
 @pytest.fixture
 def outsider_client(outsider):
     return _client_for(outsider)
+
+
+# --- The real browser (Playwright driving Debian's chromium) ----------------------------
+# One launch recipe for every browser test. Playwright cannot download its own browsers
+# here, so it drives /usr/bin/chromium; the flags keep chromium off the (closed) network.
+# While the browser is open, DJANGO_ALLOW_ASYNC_UNSAFE lets the test touch the database
+# between browser steps (Playwright's sync API runs an event loop in the test thread).
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"chromium not found at {CHROMIUM} (install Debian's chromium package)")
+    from playwright.sync_api import sync_playwright
+
+    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if before is None:
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before

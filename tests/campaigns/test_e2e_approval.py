@@ -8,9 +8,7 @@ relaxed for this module; the ORM is only used between browser steps.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 
 import pytest
 from django.test import Client
@@ -21,33 +19,9 @@ from campaigns.models import Campaign, SenderProfile
 from tests.campaigns.conftest import FOOTER, make_contact, make_list, verified
 from tests.factories import login_verified, make_member, make_organization
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOT = "/tmp/e2e-campaign-review.png"  # noqa: S108 - a screenshot for reviewers
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.fail(f"chromium not found at {CHROMIUM} (install Debian's chromium package)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _page_for(browser, live_server, user):

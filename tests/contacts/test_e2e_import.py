@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 
 import pytest
 from django.conf import settings
@@ -19,36 +18,20 @@ from contacts.models import Contact, ContactList
 from tests.contacts.conftest import csv_bytes
 from tests.factories import make_member
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-playwright = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 @pytest.fixture
-def browser_page(live_server):
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        context = browser.new_context(accept_downloads=True, locale="en-US")
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        try:
-            yield context, page
-        finally:
-            # While Playwright's loop runs, the test's queries use a second Django
-            # connection (asgiref's context-local storage); close it, or the test
-            # database cannot be dropped at the end of the run.
-            connection.close()
-            context.close()
-            browser.close()
+def browser_page(live_server, browser):
+    context = browser.new_context(accept_downloads=True, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        yield context, page
+    finally:
+        # While Playwright's loop runs, the test's queries use a second Django
+        # connection (asgiref's context-local storage); close it, or the test
+        # database cannot be dropped at the end of the run.
+        connection.close()
+        context.close()
 
 
 def _log_in(context, live_server, user):

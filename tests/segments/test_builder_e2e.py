@@ -7,9 +7,7 @@ Playwright drives Debian's chromium (launched by path, as in tests/e2e/conftest.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 
 import pytest
 from django.test import Client
@@ -20,33 +18,9 @@ from segments.models import Segment
 from tests.factories import login_verified, make_member, make_organization
 from tests.segments.factories import make_contact, make_field, make_tag
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOT = "/tmp/e2e-segments.png"  # noqa: S108 - a file for people to look at, like tests/e2e
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.fail(f"chromium not found at {CHROMIUM} (install Debian's chromium package)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
