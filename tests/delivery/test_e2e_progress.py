@@ -4,15 +4,14 @@ process, against the test Redis) sends each one over verified STARTTLS to an aio
 relay; the campaign page's htmx fragment shows the progress reach 100 %, then reloads
 itself into the report when the campaign is marked sent.
 
-Playwright's sync API drives Debian's chromium; its event loop runs in the test thread,
-so Django's async guard is relaxed for this module (the ORM is used between browser
-steps; the worker and the live server run in their own threads).
+The browser is the shared ``browser`` fixture (tests/conftest.py). Its event loop runs
+in the test thread; the ORM is used between browser steps, and the worker and the live
+server run in their own threads.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
+import threading
 from datetime import timedelta
 
 import pytest
@@ -35,33 +34,10 @@ from tests.campaigns.conftest import FOOTER, campaign_input, make_contact, make_
 from tests.factories import login_verified, make_member, make_organization
 from tests.servers import RecordingHandler, running_relay
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-playwright = pytest.importorskip("playwright.sync_api")
-
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOT = "/tmp/e2e-campaign-report.png"  # noqa: S108 - a screenshot for reviewers
 RECIPIENTS = 50
-
-
-@pytest.fixture
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.fail(f"chromium not found at {CHROMIUM} (install Debian's chromium package)")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -74,7 +50,11 @@ def relay(settings, dev_tls):
         yield handler
     from delivery.smtp import pool
 
-    pool().close()
+    # The browser (module-scoped) is still open here, and the pool runs its own event
+    # loop: close it from another thread, outside Playwright's running loop.
+    closer = threading.Thread(target=pool().close)
+    closer.start()
+    closer.join()
 
 
 def _close_connections(**_kwargs) -> None:
@@ -119,8 +99,6 @@ def _page_for(browser, live_server, user):
 def test_approved_campaign_progress_reaches_100_and_the_report_shows_the_sends(
     relay, dns_zone, worker, live_server, browser
 ):
-    # Fixture order matters: the browser closes first, so that closing the relay's SMTP
-    # connections afterwards does not run an event loop inside Playwright's.
     from playwright.sync_api import expect
 
     organization = make_organization("demo", name="Demo Shop")
