@@ -193,7 +193,7 @@ class SmtpRelay(models.Model):
     rate_per_second = models.PositiveIntegerField(_("messages per second at most"), default=50)
     is_active = models.BooleanField(_("in use"), default=True)
     last_tested_at = models.DateTimeField(null=True, blank=True)
-    last_test_ok = models.BooleanField(null=True)
+    last_test_ok = models.BooleanField(null=True, blank=True)
     last_test_message = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

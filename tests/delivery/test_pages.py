@@ -290,15 +290,6 @@ def test_the_first_active_relay_is_marked_in_use(admin_client, org_a):
     assert 'data-testid="in-use-badge"' in row
 
 
-# delivery.services.save_relay runs full_clean(), which refuses SmtpRelay.last_test_ok=None
-# ("This field cannot be blank.": the field is null=True without blank=True), so a new or
-# never-tested relay cannot be saved. Strict: these start passing once that is fixed.
-SAVE_RELAY_BUG = pytest.mark.xfail(
-    strict=True, reason="SmtpRelay.last_test_ok needs blank=True (services.save_relay)"
-)
-
-
-@SAVE_RELAY_BUG
 def test_adding_a_relay_stores_it_with_its_password_and_audits(admin_client, org_a):
     response = admin_client.post(f"{BASE}/relays/add/", _relay_data())
 
@@ -315,7 +306,6 @@ def test_adding_a_relay_stores_it_with_its_password_and_audits(admin_client, org
     assert "first-password" not in str(entry.details)
 
 
-@SAVE_RELAY_BUG
 def test_a_never_tested_relay_can_be_changed(admin_client, own_relay):
     response = admin_client.post(f"{BASE}/relays/{own_relay.pk}/", _relay_data(name="Renamed"))
 
@@ -398,7 +388,6 @@ def test_relay_form_refuses_bad_input_with_a_specific_message(admin_client, fiel
     assert not SmtpRelay.objects.exists()
 
 
-@SAVE_RELAY_BUG
 def test_a_good_ca_bundle_is_accepted(admin_client, dev_tls, org_a):
     response = admin_client.post(
         f"{BASE}/relays/add/", _relay_data(ca_bundle=dev_tls.ca_cert.read_text())
