@@ -4,6 +4,7 @@ relay (aiosmtpd), a verified sending domain and an approved campaign."""
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 from dnslib import QTYPE, RR, TXT
@@ -75,7 +76,11 @@ def relay(settings, dev_tls):
         yield handler
     from delivery.smtp import pool
 
-    pool().close()
+    # The pool runs its own event loop; a browser test may still have Playwright's loop
+    # running in this thread, so close it from another one.
+    closer = threading.Thread(target=pool().close)
+    closer.start()
+    closer.join()
 
 
 @pytest.fixture

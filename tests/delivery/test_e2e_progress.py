@@ -11,7 +11,6 @@ server run in their own threads.
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -29,32 +28,13 @@ from config.celery import app
 from delivery import engine
 from delivery.models import Delivery
 from delivery.services import add_sending_domain, dns_records, verify_sending_domain
-from delivery.tls import server_tls_context
 from tests.campaigns.conftest import FOOTER, campaign_input, make_contact, make_list
 from tests.factories import login_verified, make_member, make_organization
-from tests.servers import RecordingHandler, running_relay
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SCREENSHOT = "/tmp/e2e-campaign-report.png"  # noqa: S108 - a screenshot for reviewers
 RECIPIENTS = 50
-
-
-@pytest.fixture
-def relay(settings, dev_tls):
-    """The platform relay: a real STARTTLS server trusting our development CA."""
-    handler = RecordingHandler()
-    with running_relay(handler, server_tls_context(dev_tls)) as (host, port):
-        settings.DELIVERY_RELAY_HOST, settings.DELIVERY_RELAY_PORT = host, port
-        settings.DELIVERY_RELAY_CA_FILE = str(dev_tls.ca_cert)
-        yield handler
-    from delivery.smtp import pool
-
-    # The browser (module-scoped) is still open here, and the pool runs its own event
-    # loop: close it from another thread, outside Playwright's running loop.
-    closer = threading.Thread(target=pool().close)
-    closer.start()
-    closer.join()
 
 
 def _close_connections(**_kwargs) -> None:
