@@ -482,22 +482,30 @@ def approve_campaign(
     ``approvals_required`` distinct people have approved this fingerprint the campaign
     becomes approved (or scheduled, with a send time), with the undo window ahead.
     """
+    return _decide(
+        "approve", _approve, membership, campaign, comment, expected_fingerprint, request
+    )
+
+
+def _decide(attempted, decide, membership, campaign, comment, expected_fingerprint, request):
+    """Run an approval decision; a refused self-decision is audited, then re-raised."""
     try:
-        return _approve(membership, campaign, comment, expected_fingerprint, request)
+        return decide(membership, campaign, comment, expected_fingerprint, request)
     except SelfApprovalError:
         _audit(
             Action.CAMPAIGN_SELF_APPROVAL_REFUSED,
             membership,
             campaign,
             request,
-            attempted="approve",
+            attempted=attempted,
             reason=self_approval_refusal(membership.user, campaign) or "",
         )
         raise
 
 
-@transaction.atomic
-def _approve(membership, campaign, comment, expected_fingerprint, request) -> Campaign:
+def _lock_for_decision(membership: Membership, campaign: Campaign) -> Campaign:
+    """The campaign, locked, if ``membership`` may decide on it now: permission, state
+    awaiting approval, and never the submitter's or last editor's own campaign."""
     require_perm(membership, "campaigns.approve", campaign)
     campaign = _lock(campaign)
     if campaign.state not in AWAITING_APPROVAL_STATES:
@@ -505,6 +513,12 @@ def _approve(membership, campaign, comment, expected_fingerprint, request) -> Ca
     refusal = self_approval_refusal(membership.user, campaign)
     if refusal is not None:
         raise SelfApprovalError(refusal)
+    return campaign
+
+
+@transaction.atomic
+def _approve(membership, campaign, comment, expected_fingerprint, request) -> Campaign:
+    campaign = _lock_for_decision(membership, campaign)
     fingerprint = content_fingerprint(campaign)
     _check_still_current(campaign, fingerprint, expected_fingerprint)
     if fingerprint != campaign.submitted_fingerprint:
@@ -600,29 +614,12 @@ def reject_campaign(
 ) -> Campaign:
     """Send the campaign back to draft with the approver's comment (required). Voids
     every approval. The submitter cannot reject their own campaign (they withdraw it)."""
-    try:
-        return _reject(membership, campaign, comment, expected_fingerprint, request)
-    except SelfApprovalError:
-        _audit(
-            Action.CAMPAIGN_SELF_APPROVAL_REFUSED,
-            membership,
-            campaign,
-            request,
-            attempted="reject",
-            reason=self_approval_refusal(membership.user, campaign) or "",
-        )
-        raise
+    return _decide("reject", _reject, membership, campaign, comment, expected_fingerprint, request)
 
 
 @transaction.atomic
 def _reject(membership, campaign, comment, expected_fingerprint, request) -> Campaign:
-    require_perm(membership, "campaigns.approve", campaign)
-    campaign = _lock(campaign)
-    if campaign.state not in AWAITING_APPROVAL_STATES:
-        raise ValidationError(_("This campaign is not awaiting approval."))
-    refusal = self_approval_refusal(membership.user, campaign)
-    if refusal is not None:
-        raise SelfApprovalError(refusal)
+    campaign = _lock_for_decision(membership, campaign)
     comment = comment.strip()
     if not comment:
         raise ValidationError({"comment": _("Say what needs to change.")})
