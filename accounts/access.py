@@ -25,6 +25,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import tenancy
 from accounts.models import Membership, Organization
 from accounts.net import client_ip
 from accounts.roles import ROLE_PERMISSIONS, ROLES_REQUIRING_2FA
@@ -138,6 +139,9 @@ def resolve_member(request, organization_slug: str, perm: str | None = None):
     request.organization = organization
     request.membership = membership
     timezone.activate(organization.time_zone)
+    # From here on PostgreSQL itself confines the request to this organisation
+    # (accounts.tenancy; org_view and ActivityMiddleware leave the scope again).
+    tenancy.scope_request(request, organization)
     if perm is not None:
         require_perm(membership, perm)
     return None
@@ -159,10 +163,13 @@ def org_view(perm: str | None = None):
     def decorator(view):
         @wraps(view)
         def wrapper(request, org_slug, *args, **kwargs):
-            response = resolve_member(request, org_slug, perm)
-            if response is not None:
-                return response
-            return view(request, *args, **kwargs)
+            try:
+                response = resolve_member(request, org_slug, perm)
+                if response is not None:
+                    return response
+                return view(request, *args, **kwargs)
+            finally:
+                tenancy.end_request_scope(request)
 
         wrapper.required_perm = perm
         return wrapper

@@ -6,7 +6,7 @@ from django.contrib.auth import logout
 from django.db.models import Min
 from django.utils import timezone
 
-from accounts import sessions
+from accounts import sessions, tenancy
 from accounts.access import SESSION_ACTIVITY_KEY
 from audit.context import request_scope
 
@@ -67,3 +67,5 @@ class ActivityMiddleware:
                 return self.get_response(request)
         finally:
             timezone.deactivate()
+            # Normally left already by org_view; never let a scope reach the next request.
+            tenancy.end_request_scope(request)

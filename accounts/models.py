@@ -326,5 +326,8 @@ class UserSession(models.Model):
 
 
 # Signal receivers, connected as soon as the models are loaded: logins and logouts keep
-# UserSession rows and the re-authentication stamp in step (accounts.sessions).
+# UserSession rows and the re-authentication stamp in step (accounts.sessions); every
+# migrate installs row-level security, every new connection gets its default scope
+# (accounts.tenancy).
 from accounts import sessions as _sessions  # noqa: E402, F401 - connects signal receivers
+from accounts import tenancy as _tenancy  # noqa: E402, F401 - connects signal receivers

@@ -300,9 +300,14 @@ def queue_evaluation(entry: AuditEntry) -> None:
 def _send_task(entry_id: int) -> None:
     from audit.tasks import evaluate_alerts
 
-    # retry=False: fail fast when the broker is down instead of holding up the request
-    # that wrote the entry; the sweep catches up.
-    evaluate_alerts.apply_async((entry_id,), retry=False)
+    # A short retry covers a pooled broker connection that went stale (Redis restarted);
+    # a broker that is really down costs the request that wrote the entry half a second
+    # at most, and the sweep catches up.
+    evaluate_alerts.apply_async(
+        (entry_id,),
+        retry=True,
+        retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
+    )
 
 
 def _locked_rule(organization) -> AlertRule:
@@ -359,20 +364,25 @@ def evaluate_entry(entry_id: int) -> list[Alert]:
     return raised
 
 
-def sweep(now: datetime.datetime | None = None) -> int:
-    """Evaluate every watched entry of the last ``SWEEP_WINDOW`` again (the safety net
-    for evaluations whose task never ran). Returns the number of alerts raised."""
+def recent_watched_entries(now: datetime.datetime | None = None) -> list[tuple[int, int]]:
+    """``(entry id, organisation id)`` of every watched entry of the last
+    ``SWEEP_WINDOW``, in chain order: what the sweep evaluates again."""
     now = now or timezone.now()
-    entries = (
+    return list(
         AuditEntry.objects.filter(
             created_at__gt=now - SWEEP_WINDOW,
             organization__isnull=False,
             action__in=WATCHED_ACTIONS,
         )
         .order_by("organization_id", "seq")
-        .values_list("pk", flat=True)
+        .values_list("pk", "organization_id")
     )
-    return sum(len(evaluate_entry(pk)) for pk in entries)
+
+
+def sweep(now: datetime.datetime | None = None) -> int:
+    """Evaluate every watched entry of the last ``SWEEP_WINDOW`` again (the safety net
+    for evaluations whose task never ran). Returns the number of alerts raised."""
+    return sum(len(evaluate_entry(pk)) for pk, _org in recent_watched_entries(now))
 
 
 # --- Notification -----------------------------------------------------------------------

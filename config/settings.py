@@ -128,6 +128,10 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# PostgreSQL row-level security (accounts.tenancy, docs/security.md): organisation pages
+# and tasks run as this role, confined to one organisation. Empty switches the runtime
+# scope off (the policies stay in the database).
+DATABASE_APP_ROLE = env_str("DATABASE_APP_ROLE", "tayori_app")
 
 # --- Redis, cache, Celery ------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")

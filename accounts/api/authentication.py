@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
-from accounts import tokens
+from accounts import tenancy, tokens
 from accounts.api import schema  # noqa: F401 - registers the bearer scheme with drf-spectacular
 
 
@@ -47,6 +47,9 @@ class TokenAuthentication(BaseAuthentication):
             target.membership = membership
             target.organization = membership.organization
             target.api_token = token
+        # PostgreSQL confines the rest of the request to the token's organisation
+        # (accounts.tenancy); ActivityMiddleware leaves the scope when the request ends.
+        tenancy.scope_request(django_request, membership.organization, membership.user)
         return membership.user, token
 
     def authenticate_header(self, request):

@@ -1,0 +1,392 @@
+"""PostgreSQL row-level security: the database keeps organisations apart (the second wall).
+
+The first wall is the code: every query goes through an organisation-scoped queryset and
+the access helper (``accounts.access``). This module makes PostgreSQL enforce the same
+thing, so that a query which forgets its organisation filter (or a raw SQL query) inside
+an organisation's request still sees only that organisation's rows.
+
+How it works
+------------
+- Every tenant table (``protected_tables()``: the models of ``audit.apps.tenant_models()``,
+  the audit app's own models that carry ``organization``, and the automatic many-to-many
+  tables of those models) has ROW LEVEL SECURITY enabled and *forced* (so it applies to
+  the table owner too) and one policy, ``tenant_isolation``::
+
+      USING (current_setting('app.cross_tenant', true) = 'on'
+             OR organization_id = <app.organization_id>)
+
+  ``accounts_organization`` matches on ``id``; it and ``accounts_membership`` also show a
+  person their *own* memberships and organisations (``app.user_id``: the organisation
+  switcher lists them on every page); a many-to-many table follows its parent row.
+  With neither setting, a session sees nothing.
+- ``install()`` creates the app role (``settings.DATABASE_APP_ROLE``, ``tayori_app``:
+  NOLOGIN, NOSUPERUSER, NOBYPASSRLS) if it can, grants it the table rights it needs
+  (never UPDATE/DELETE on the audit log), and creates what is missing of the above. It
+  runs after every ``migrate`` (``post_migrate``), so a new tenant table gets its policy
+  in the same deployment that creates it; it is idempotent and cheap when nothing is
+  missing. ``tests/security/test_row_level_security.py`` fails for a tenant table
+  without a forced policy.
+- A request for an organisation page enters the organisation's scope in
+  ``accounts.access.resolve_member`` once membership and every check has passed, an API
+  request in ``accounts.api.authentication`` once its token is accepted
+  (``scope_request``): the connection switches to the app role (superusers bypass RLS,
+  so the switch matters wherever the app logs in as one, as the tests and the
+  docker-compose setup do), ``app.organization_id`` and ``app.user_id`` are set and
+  ``app.cross_tenant`` is off. ``end_request_scope`` undoes it when the view returns
+  (``org_view``) and, as a safety net, when the request ends
+  (``accounts.middleware.ActivityMiddleware``).
+- Celery tasks enter a scope with ``tenant_scope(organization_id)``: a transaction with
+  ``SET LOCAL`` (``set_config(..., true)``), which ends with it.
+- Work that spans organisations does so visibly: ``cross_tenant()`` inside a scope. Work
+  outside any scope (the delivery dispatcher and other tasks that do not enter a scope
+  yet, management commands, the platform admin, login and the membership lookup itself)
+  runs with ``app.cross_tenant = on``, set on every new connection (``_on_connect``).
+
+Decisions (docs/security.md has the reasoning)
+----------------------------------------------
+- Requests use *session-level* settings with an explicit reset instead of ``SET LOCAL``
+  in a request-wide transaction: ``ATOMIC_REQUESTS`` (or a transaction per
+  organisation view) would change every view's transaction behaviour (refusals audited
+  just before a 403 would roll back with it; long SMTP/DNS checks would hold a
+  transaction open), and pytest-django runs each test inside a transaction anyway, where
+  ``SET LOCAL`` would outlive the request and need the same explicit reset.
+- The settings are written on the driver connection directly, so they do not appear in
+  Django's query log: they are a per-request constant, not data queries, and the suite's
+  query-count pins keep measuring what they are for (N+1 queries).
+- This is a wall against mistakes in the code, not against SQL injection: any SQL the
+  app can run can also change these settings. Parameterised queries (the ORM) are the
+  wall against injection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from django.apps import apps
+from django.conf import settings
+from django.db import DatabaseError, connection, connections, models, transaction
+from django.db.backends.signals import connection_created
+from django.db.models.signals import post_migrate
+from django.dispatch import receiver
+
+logger = logging.getLogger(__name__)
+
+POLICY = "tenant_isolation"
+CROSS = "current_setting('app.cross_tenant', true) = 'on'"
+CURRENT_ORG = "NULLIF(current_setting('app.organization_id', true), '')::bigint"
+CURRENT_USER = "NULLIF(current_setting('app.user_id', true), '')::bigint"
+# Tables of the audit log itself: the app role may add to them, never change them.
+APPEND_ONLY_TABLES = ("audit_auditentry", "auditlog_logentry")
+
+
+def app_role() -> str:
+    return getattr(settings, "DATABASE_APP_ROLE", "tayori_app")
+
+
+def enabled(conn=None) -> bool:
+    conn = conn or connection
+    return conn.vendor == "postgresql" and bool(app_role())
+
+
+# --- What is protected ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Protected:
+    table: str
+    using: str
+    check: str
+
+    def statements(self) -> list[str]:
+        table = _quote(self.table)
+        return [
+            f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+            f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+            f"DROP POLICY IF EXISTS {POLICY} ON {table}",
+            f"CREATE POLICY {POLICY} ON {table} USING ({self.using}) WITH CHECK ({self.check})",
+        ]
+
+
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _org_column(model) -> str | None:
+    for field in model._meta.concrete_fields:
+        if field.name == "organization" and field.is_relation:
+            return field.column
+    return None
+
+
+def protected_models() -> list[type[models.Model]]:
+    """Every model whose rows belong to one organisation (the audit app's included)."""
+    from audit.apps import tenant_models
+
+    found = list(tenant_models())
+    for model in apps.get_app_config("audit").get_models():
+        if _org_column(model) and model not in found:
+            found.append(model)
+    return found
+
+
+def protected_tables() -> list[Protected]:
+    organization = apps.get_model("accounts", "Organization")
+    membership = apps.get_model("accounts", "Membership")
+    found: list[Protected] = []
+    for model in protected_models():
+        table = model._meta.db_table
+        if model is organization:
+            # Policy text is built from model metadata (quoted identifiers), never input.
+            members = _quote(membership._meta.db_table)
+            own = (
+                f"id IN (SELECT m.organization_id FROM {members} m "  # noqa: S608 - see above
+                f"WHERE m.user_id = {CURRENT_USER})"
+            )
+            scoped = f"{CROSS} OR id = {CURRENT_ORG}"
+            found.append(Protected(table, f"{scoped} OR {own}", scoped))
+            continue
+        column = _quote(_org_column(model))
+        scoped = f"{CROSS} OR {column} = {CURRENT_ORG}"
+        if model is membership:
+            found.append(Protected(table, f"{scoped} OR user_id = {CURRENT_USER}", scoped))
+        else:
+            found.append(Protected(table, scoped, scoped))
+        for field in model._meta.local_many_to_many:
+            through = field.remote_field.through
+            if not through._meta.auto_created:
+                continue  # an explicit through model carries organization itself
+            parent, pk = _quote(field.m2m_column_name()), _quote(model._meta.pk.column)
+            parent_table = _quote(table)
+            follows = (
+                f"{CROSS} OR EXISTS (SELECT 1 FROM {parent_table} p "  # noqa: S608 - metadata
+                f"WHERE p.{pk} = {parent})"
+            )
+            found.append(Protected(through._meta.db_table, follows, follows))
+    return found
+
+
+# --- Installing the policies -------------------------------------------------------------
+
+
+_STATE = """
+SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+       pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+LEFT JOIN pg_policy p ON p.polrelid = c.oid AND p.polname = %s
+WHERE c.relname = ANY(%s) AND c.relkind IN ('r', 'p')
+"""
+
+
+def _ensure_role(cursor, role: str) -> None:
+    cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+    if cursor.fetchone():
+        return
+    try:
+        with transaction.atomic():
+            cursor.execute(
+                f"CREATE ROLE {_quote(role)} NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB "
+                "NOCREATEROLE"
+            )
+    except DatabaseError as error:
+        # Another process created it meanwhile, or this login may not create roles.
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+        if not cursor.fetchone():
+            raise RuntimeError(
+                f"The database role {role!r} does not exist and cannot be created by this "
+                f"login ({error}). Create it (docs/security.md) and run migrate again."
+            ) from error
+
+
+def _grant(cursor, role: str) -> None:
+    quoted = _quote(role)
+    cursor.execute(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
+        "AND NOT has_table_privilege(%s, c.oid, 'SELECT')",
+        [role],
+    )
+    (missing,) = cursor.fetchone()
+    cursor.execute(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.relkind = 'S' "
+        # CASE: SQL does not promise to test relkind before calling the function.
+        "AND CASE WHEN c.relkind = 'S' THEN NOT has_sequence_privilege(%s, c.oid, 'USAGE') "
+        "ELSE false END",
+        [role],
+    )
+    (missing_sequences,) = cursor.fetchone()
+    if not (missing or missing_sequences):
+        return
+    cursor.execute("SELECT current_schema()")
+    schema = _quote(cursor.fetchone()[0])
+    cursor.execute(f"GRANT USAGE ON SCHEMA {schema} TO {quoted}")
+    cursor.execute(
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {quoted}"
+    )
+    cursor.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {quoted}")
+    cursor.execute(
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} "
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {quoted}"
+    )
+    cursor.execute(
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} "
+        f"GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {quoted}"
+    )
+    for table in APPEND_ONLY_TABLES:
+        cursor.execute("SELECT to_regclass(%s)", [table])
+        if cursor.fetchone()[0]:
+            cursor.execute(f"REVOKE UPDATE, DELETE ON {_quote(table)} FROM {quoted}")
+
+
+def install(using: str = "default") -> list[str]:
+    """Create what is missing: the app role, its grants, forced RLS and the policies.
+    Returns the tables whose policy was (re)created. A no-op outside PostgreSQL."""
+    conn = connections[using]
+    if not enabled(conn):
+        return []
+    wanted = {p.table: p for p in protected_tables()}
+    changed = []
+    with conn.cursor() as cursor:
+        _ensure_role(cursor, app_role())
+        _grant(cursor, app_role())
+        cursor.execute(_STATE, [POLICY, list(wanted)])
+        current = {row[0]: row[1:] for row in cursor.fetchall()}
+        for table, protected in wanted.items():
+            if table not in current:
+                continue  # not created yet (a later migration); the next run covers it
+            rls, forced, using_expr, check_expr = current[table]
+            if rls and forced and using_expr is not None and check_expr is not None:
+                continue
+            for statement in protected.statements():
+                cursor.execute(statement)
+            changed.append(table)
+    if changed:
+        logger.info("row-level security installed on %s", ", ".join(sorted(changed)))
+    return changed
+
+
+@receiver(post_migrate, dispatch_uid="accounts.tenancy.install")
+def _after_migrate(sender, app_config=None, using="default", **kwargs):
+    # post_migrate is sent once per app; the accounts app's turn is enough, and by then
+    # every migration of this run has been applied.
+    if app_config is not None and app_config.label == "accounts":
+        install(using)
+
+
+# --- Entering and leaving a scope --------------------------------------------------------
+
+_SETTINGS = ("role", "app.organization_id", "app.user_id", "app.cross_tenant")
+
+
+def _driver(conn):
+    conn.ensure_connection()
+    return conn.connection
+
+
+def _read(conn) -> tuple[str, ...]:
+    row = (
+        _driver(conn)
+        .execute(
+            "SELECT current_setting('role'), current_setting('app.organization_id', true), "
+            "current_setting('app.user_id', true), current_setting('app.cross_tenant', true)"
+        )
+        .fetchone()
+    )
+    return tuple("" if value is None else value for value in row)
+
+
+def _write(conn, values: tuple[str, ...], *, local: bool) -> None:
+    # One round trip; on the driver connection, outside Django's query log (see above).
+    _driver(conn).execute(
+        "SELECT set_config('role', %s, %s), set_config('app.organization_id', %s, %s), "
+        "set_config('app.user_id', %s, %s), set_config('app.cross_tenant', %s, %s)",
+        [values[0], local, values[1], local, values[2], local, values[3], local],
+    )
+
+
+def _scoped_values(organization_id, user_id) -> tuple[str, ...]:
+    user = "" if user_id is None else str(int(user_id))
+    return (app_role(), str(int(organization_id)), user, "off")
+
+
+_UNSCOPED = ("none", "", "", "on")
+
+
+def scope_request(request, organization, user=None) -> None:
+    """Confine the rest of this request to ``organization`` (see the module docstring);
+    ``user`` (the request's user by default) sees their own memberships."""
+    if not enabled():
+        return
+    user_id = getattr(user if user is not None else request.user, "pk", None)
+    _write(connection, _scoped_values(organization.pk, user_id), local=False)
+    request._tenant_scope = True
+
+
+def end_request_scope(request) -> None:
+    """Leave the request's scope; safe to call more than once, or when none was entered."""
+    if not getattr(request, "_tenant_scope", False):
+        return
+    request._tenant_scope = False
+    if connection.needs_rollback:
+        # The transaction will roll back, and a SET made inside it goes with it; the
+        # statement below could not run in an aborted transaction anyway.
+        return
+    try:
+        _write(connection, _UNSCOPED, local=False)
+    except DatabaseError:
+        # A connection we cannot reset must not serve another request in this scope.
+        logger.exception("could not leave the tenant scope; closing the connection")
+        connection.close()
+
+
+@contextlib.contextmanager
+def tenant_scope(organization_id: int, user_id: int | None = None):
+    """For Celery tasks and commands: a transaction confined to one organisation
+    (``SET LOCAL``: it ends with the transaction)."""
+    if not enabled():
+        with transaction.atomic():
+            yield
+        return
+    nested = connection.in_atomic_block
+    with transaction.atomic():
+        previous = _read(connection) if nested else None
+        _write(connection, _scoped_values(organization_id, user_id), local=True)
+        try:
+            yield
+        finally:
+            if previous is not None and not connection.needs_rollback:
+                _write(connection, previous, local=True)
+
+
+@contextlib.contextmanager
+def cross_tenant():
+    """Span every organisation for the duration of the block, visibly in the code. Use
+    only where the work genuinely concerns several organisations."""
+    if not enabled():
+        yield
+        return
+    previous = _read(connection)
+    local = connection.in_atomic_block
+    _write(connection, ("none", "", previous[2], "on"), local=local)
+    try:
+        yield
+    finally:
+        if not connection.needs_rollback:
+            _write(connection, previous, local=local)
+
+
+def current_scope() -> dict[str, str]:
+    """What this connection is confined to right now (for tests and debugging)."""
+    role, organization, user, cross = _read(connection)
+    return {"role": role, "organization_id": organization, "user_id": user, "cross": cross}
+
+
+@receiver(connection_created, dispatch_uid="accounts.tenancy.on_connect")
+def _on_connect(sender, connection, **kwargs):
+    # Work outside any scope spans organisations, as before row-level security (see the
+    # module docstring). A connection of the app role without this sees nothing.
+    if enabled(connection):
+        connection.connection.execute("SELECT set_config('app.cross_tenant', 'on', false)")
