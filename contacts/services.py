@@ -588,6 +588,20 @@ def is_suppressed(organization: Organization, address: str) -> bool:
 # --- Lists and grants ---------------------------------------------------------------
 
 
+def _unique_list_name(organization_id: int, name: str, excluding=None) -> str:
+    """The stripped name, or ``ValidationError`` if empty or taken (case-insensitively)
+    by another list of the organisation."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": _("Give the list a name.")})
+    others = ContactList.objects.for_organization(organization_id)
+    if excluding is not None:
+        others = others.exclude(pk=excluding.pk)
+    if others.annotate(key=Lower("name")).filter(key=name.lower()).exists():
+        raise ValidationError({"name": _("A list with this name already exists.")})
+    return name
+
+
 @transaction.atomic
 def create_list(
     membership: Membership,
@@ -599,12 +613,7 @@ def create_list(
     require_perm(membership, "contacts.edit")
     if is_restricted:
         require_perm(membership, "grants.manage")
-    name = name.strip()
-    if not name:
-        raise ValidationError({"name": _("Give the list a name.")})
-    lists = ContactList.objects.for_organization(membership.organization_id)
-    if lists.annotate(key=Lower("name")).filter(key=name.lower()).exists():
-        raise ValidationError({"name": _("A list with this name already exists.")})
+    name = _unique_list_name(membership.organization_id, name)
     contact_list = ContactList.objects.create(
         organization=membership.organization,
         name=name,
@@ -635,15 +644,8 @@ def update_list(
 ) -> ContactList:
     require_perm(membership, "contacts.edit", contact_list)
     changes = {}
-    name = name.strip()
-    if not name:
-        raise ValidationError({"name": _("Give the list a name.")})
+    name = _unique_list_name(membership.organization_id, name, excluding=contact_list)
     if name != contact_list.name:
-        others = ContactList.objects.for_organization(membership.organization_id).exclude(
-            pk=contact_list.pk
-        )
-        if others.annotate(key=Lower("name")).filter(key=name.lower()).exists():
-            raise ValidationError({"name": _("A list with this name already exists.")})
         changes["name"] = [contact_list.name, name]
         contact_list.name = name
     if description.strip() != contact_list.description:

@@ -18,7 +18,11 @@ from contacts.importing import postgres as postgres_engine
 
 @pytest.fixture(params=["postgres", "orm"])
 def engine(request, monkeypatch):
-    """Both import engines: PostgreSQL's COPY path and the portable ORM path (SQLite's)."""
+    """Both import engines: PostgreSQL's COPY path and the portable ORM path (SQLite's).
+
+    Not a mock: both are the real engines, run against the real database; this only
+    chooses which one the import uses, so the ORM path `make run` relies on is tested
+    even though the suite runs on PostgreSQL."""
     module = postgres_engine if request.param == "postgres" else orm_engine
     monkeypatch.setattr("contacts.importing._engine", lambda: module)
     return module

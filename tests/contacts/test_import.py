@@ -321,6 +321,8 @@ def test_a_failure_midway_leaves_the_database_as_it_was(engine, org_a, monkeypat
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
+    # The one stand-in here: a failure in the middle of an import (a full disk, a dropped
+    # connection) cannot be caused on demand, so one step of the real engine raises.
     # Fail after the contacts are written, before the list memberships.
     target = "_add_to_list" if engine.__name__.endswith("postgres") else "empty_counts"
     monkeypatch.setattr(engine, target, explode)

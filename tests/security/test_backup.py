@@ -41,6 +41,8 @@ def _decrypt(blob: bytes, key: str = KEY) -> bytes:
 
 @pytest.fixture
 def small_chunks(monkeypatch):
+    # A setting, not a stand-in: 16-byte chunks make a small real dump span many chunks,
+    # so chunk boundaries, order and truncation are exercised without a huge database.
     monkeypatch.setattr(backup, "CHUNK_SIZE", 16)
 
 

@@ -29,9 +29,13 @@ from audit.models import Alert, AuditEntry
 from contacts.models import Contact
 from tests.factories import login_verified, make_member
 
-pytestmark = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="row-level security is PostgreSQL's"
-)
+
+@pytest.fixture(autouse=True)
+def _postgresql_only():
+    """Row-level security is PostgreSQL's, and ``make test`` always runs on PostgreSQL:
+    another database is a failure here, never a silent skip."""
+    if connection.vendor != "postgresql":
+        pytest.fail("the row-level security tests need PostgreSQL (DATABASE_URL)")
 
 
 # --- Every tenant table is protected --------------------------------------------------------
