@@ -38,12 +38,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
 from accounts.access import url_with_next
+from audit.enums import Action
 
 REAUTH_SESSION_KEY = "reauth_at"
 REAUTH_MAX_AGE = 5 * 60
 # The credential's field name, chosen so it cannot collide with a form it travels with.
 CREDENTIAL_FIELD = "reauth_credential"
-REAUTH_FAILED = "reauth_failed"
 # Fields never copied into the re-posted form.
 _NOT_REPOSTED = {"csrfmiddlewaretoken", CREDENTIAL_FIELD}
 
@@ -92,7 +92,7 @@ def _record_failure(request) -> None:
     membership = getattr(request, "membership", None)
     if membership is not None:
         record(
-            REAUTH_FAILED,
+            Action.REAUTH_FAILED,
             actor=request.user,
             organization=membership.organization,
             target=request.user,
@@ -100,7 +100,7 @@ def _record_failure(request) -> None:
             path=request.path,
         )
     else:
-        record_for_user(REAUTH_FAILED, request.user, request, path=request.path)
+        record_for_user(Action.REAUTH_FAILED, request.user, request, path=request.path)
 
 
 def _reposted_fields(request) -> list[tuple[str, str]]:

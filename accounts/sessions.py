@@ -31,12 +31,11 @@ from django.utils import timezone
 
 from accounts.models import UserSession
 from accounts.net import client_ip
+from audit.enums import Action
 
 # Refresh a session's row at most this often (seconds).
 TOUCH_INTERVAL = 60
 TOUCHED_AT_KEY = "session_seen_at"
-SESSION_SIGNED_OUT = "session_signed_out"
-MEMBER_SIGNED_OUT = "member_signed_out"
 
 
 def _store():
@@ -125,7 +124,7 @@ def sign_out_session(user, session_id: int, request=None) -> bool:
     from audit.services import record_for_user
 
     record_for_user(
-        SESSION_SIGNED_OUT,
+        Action.SESSION_SIGNED_OUT,
         user,
         request,
         ip_of_session=row.ip,
@@ -147,7 +146,7 @@ def sign_out_other_sessions(user, request) -> int:
     if count:
         from audit.services import record_for_user
 
-        record_for_user(SESSION_SIGNED_OUT, user, request, others=count)
+        record_for_user(Action.SESSION_SIGNED_OUT, user, request, others=count)
     return count
 
 
@@ -163,7 +162,7 @@ def sign_out_everywhere(membership, target, request=None) -> int:
     rows = list(UserSession.objects.select_for_update().filter(user_id=target.user_id))
     count = _end(rows)
     record(
-        MEMBER_SIGNED_OUT,
+        Action.MEMBER_SIGNED_OUT,
         actor=membership.user,
         organization=membership.organization,
         target=target,

@@ -77,14 +77,6 @@ from audit.models import Alert, AlertKind, AlertRule, AlertSeverity, AuditEntry
 
 logger = logging.getLogger(__name__)
 
-# Actions the API engineer's token service writes; named here as a string so the
-# rule works before (and whether or not) it is added to ``audit.enums.Action``.
-API_TOKEN_CREATED = "api_token_created"  # noqa: S105 - an audit action name, not a secret
-# This module's own audit actions (to be moved into ``audit.enums.Action`` by its owner;
-# the audit log shows an unknown action by its code meanwhile).
-ALERT_ACKNOWLEDGED = "alert_acknowledged"
-ALERT_RULES_CHANGED = "alert_rules_changed"
-
 MASS_DELETION_WINDOW = datetime.timedelta(hours=1)
 # The sweep looks this far back (the beat job runs every minute).
 SWEEP_WINDOW = datetime.timedelta(minutes=5)
@@ -276,7 +268,7 @@ RULES: dict[str, list[Callable[[AuditEntry, AlertRule], Iterator[Finding]]]] = {
     Action.LOGIN_FAILED: [_failed_logins],
     Action.LOGIN: [_admin_new_address],
     Action.ROLE_CHANGED: [_role_raised],
-    API_TOKEN_CREATED: [_api_token_created],
+    Action.API_TOKEN_CREATED: [_api_token_created],
     Action.CAMPAIGN_APPROVED: [_off_hours_approval],
 }
 WATCHED_ACTIONS = frozenset(str(action) for action in RULES)
@@ -445,7 +437,7 @@ def acknowledge_alert(membership: Membership, alert: Alert, request=None) -> Ale
     from audit import record
 
     record(
-        ALERT_ACKNOWLEDGED,
+        Action.ALERT_ACKNOWLEDGED,
         actor=membership.user,
         organization=alert.organization,
         target=alert,
@@ -490,7 +482,7 @@ def update_alert_rules(membership: Membership, changes: dict, request=None) -> d
     from audit import record
 
     record(
-        ALERT_RULES_CHANGED,
+        Action.ALERT_RULES_CHANGED,
         actor=membership.user,
         organization=organization,
         target=organization,

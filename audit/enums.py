@@ -24,6 +24,13 @@ class Action(models.TextChoices):
     ORGANIZATION_CREATED = "organization_created", _("Organisation created")
     POLICY_CHANGED = "policy_changed", _("Organisation policy changed")
     AUDIT_EXPORTED = "audit_exported", _("Audit log exported")
+    # security operations: re-authentication (accounts.reauth), sessions
+    # (accounts.sessions), alerts (audit.alerts)
+    REAUTH_FAILED = "reauth_failed", _("Re-authentication failed")
+    SESSION_SIGNED_OUT = "session_signed_out", _("Session signed out")
+    MEMBER_SIGNED_OUT = "member_signed_out", _("Member signed out everywhere")
+    ALERT_ACKNOWLEDGED = "alert_acknowledged", _("Alert acknowledged")
+    ALERT_RULES_CHANGED = "alert_rules_changed", _("Alert thresholds changed")
     BULK_CREATE = "bulk_create", _("Bulk create")
     BULK_UPDATE = "bulk_update", _("Bulk update")
     # contacts

@@ -121,6 +121,31 @@ def test_audit_log_offers_actions_present_but_not_in_the_enum(admin_client, admi
     assert b'<option value="legacy_thing" selected>legacy_thing</option>' in response.content
 
 
+SECURITY_ACTIONS = {
+    "reauth_failed": "Re-authentication failed",
+    "session_signed_out": "Session signed out",
+    "member_signed_out": "Member signed out everywhere",
+    "alert_acknowledged": "Alert acknowledged",
+    "alert_rules_changed": "Alert thresholds changed",
+}
+
+
+def test_security_actions_are_in_the_enum_with_their_labels():
+    assert {code: str(Action(code).label) for code in SECURITY_ACTIONS} == SECURITY_ACTIONS
+
+
+def test_audit_log_shows_security_actions_by_label(admin_client, admin, org_a):
+    for code in SECURITY_ACTIONS:
+        record(code, actor=admin.user, organization=org_a)
+
+    response = admin_client.get(_url(org_a))
+
+    labels = {entry.action: str(entry.action_label) for entry in response.context["page_obj"]}
+    assert {code: labels[code] for code in SECURITY_ACTIONS} == SECURITY_ACTIONS
+    for code, label in SECURITY_ACTIONS.items():
+        assert f'<option value="{code}">{label}</option>'.encode() in response.content
+
+
 def test_audit_log_filters_by_target_type_or_label(admin_client, admin, marketer, org_a):
     on_member = record(Action.ROLE_CHANGED, actor=admin.user, organization=org_a, target=marketer)
     on_org = record(Action.POLICY_CHANGED, actor=admin.user, organization=org_a, target=org_a)

@@ -79,7 +79,7 @@ def test_acknowledging_an_alert_is_audited(admin_client, admin, marketer):
     alert.refresh_from_db()
     assert alert.acknowledged_by == admin.user
     assert alert.acknowledged_at is not None
-    entry = AuditEntry.objects.filter(action="alert_acknowledged").get()
+    entry = AuditEntry.objects.filter(action=Action.ALERT_ACKNOWLEDGED).get()
     assert (entry.actor, entry.organization, entry.target_id) == (
         admin.user,
         admin.organization,
@@ -96,7 +96,7 @@ def test_acknowledging_twice_is_audited_once(admin_client, admin, marketer):
     admin_client.post(URL + "acknowledge/", {"alert": alert.pk})
     admin_client.post(URL + "acknowledge/", {"alert": alert.pk})
 
-    assert AuditEntry.objects.filter(action="alert_acknowledged").count() == 1
+    assert AuditEntry.objects.filter(action=Action.ALERT_ACKNOWLEDGED).count() == 1
 
 
 def test_another_organisations_alert_cannot_be_acknowledged(admin_client, org_b, outsider):
@@ -128,7 +128,7 @@ def test_admin_edits_thresholds_and_the_change_is_audited(admin_client, admin):
     rule = AlertRule.objects.get(organization=admin.organization)
     assert (rule.export_rows, rule.business_hours_start, rule.business_hours_end) == (50, 8, 20)
     assert rule.updated_by == admin.user
-    entry = AuditEntry.objects.filter(action="alert_rules_changed").get()
+    entry = AuditEntry.objects.filter(action=Action.ALERT_RULES_CHANGED).get()
     assert entry.details == {
         "changes": {
             "export_rows": [1000, 50],
@@ -155,7 +155,7 @@ def test_thresholds_refuse_business_hours_that_end_before_they_start(admin_clien
     assert response.status_code == 400
     assert "Business hours must end after they start." in response.content.decode()
     assert not AlertRule.objects.exists()
-    assert not AuditEntry.objects.filter(action="alert_rules_changed").exists()
+    assert not AuditEntry.objects.filter(action=Action.ALERT_RULES_CHANGED).exists()
 
 
 # --- The real queue -------------------------------------------------------------------

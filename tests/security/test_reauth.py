@@ -8,7 +8,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.enums import Role
 from accounts.models import ApiToken, Membership
-from accounts.reauth import CREDENTIAL_FIELD, REAUTH_FAILED, REAUTH_SESSION_KEY
+from accounts.reauth import CREDENTIAL_FIELD, REAUTH_SESSION_KEY
 from audit.enums import Action
 from audit.models import AuditEntry
 from campaigns import hooks
@@ -63,7 +63,7 @@ def test_a_wrong_credential_changes_nothing_and_is_audited(admin_client, admin, 
     assert response.status_code == 400
     assert "That is not your password or a current code." in response.content.decode()
     assert Membership.objects.get(pk=viewer.pk).role == Role.VIEWER
-    failure = AuditEntry.objects.get(action=REAUTH_FAILED)
+    failure = AuditEntry.objects.get(action=Action.REAUTH_FAILED)
     assert (failure.actor, failure.organization) == (admin.user, org_a)
     assert failure.details == {"path": _role_url(viewer)}
     # The password attempt went through authentication, like the login page.

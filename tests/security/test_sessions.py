@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts import sessions
 from accounts.models import UserSession
+from audit.enums import Action
 from audit.models import AuditEntry
 from tests.factories import PASSWORD, login_verified
 
@@ -66,7 +67,7 @@ def test_signing_out_another_session_ends_it_and_is_audited(marketer, org_a):
     assert _is_signed_in(office)
     assert not _is_signed_in(phone)
     assert not Session.objects.filter(session_key=phone_row.session_key).exists()
-    entry = AuditEntry.objects.get(action=sessions.SESSION_SIGNED_OUT)
+    entry = AuditEntry.objects.get(action=Action.SESSION_SIGNED_OUT)
     assert (entry.organization, entry.actor, entry.ip) == (org_a, marketer.user, "192.0.2.10")
     assert entry.details == {
         "ip_of_session": "198.51.100.20",
@@ -164,7 +165,7 @@ def test_admin_signs_a_member_out_everywhere(admin_client, admin, marketer, org_
     assert response["Location"] == "/o/org-a/members/"
     assert [_is_signed_in(office), _is_signed_in(phone)] == [False, False]
     assert _is_signed_in(admin_client)
-    entry = AuditEntry.objects.get(action=sessions.MEMBER_SIGNED_OUT)
+    entry = AuditEntry.objects.get(action=Action.MEMBER_SIGNED_OUT)
     assert (entry.actor, entry.organization, entry.target_id) == (
         admin.user,
         org_a,
