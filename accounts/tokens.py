@@ -7,8 +7,10 @@ SHA-256. The secret is shown once, when the token is made, and never stored.
 Rules
 -----
 - Made by a member with ``tokens.manage`` for themselves, in their organisation, with at
-  least one scope and an expiry of at most a year. Audited, and every admin of the
-  organisation is e-mailed (a new credential to their data is news to them).
+  least one scope and an expiry of at most a year. Audited; the audit entry raises the
+  ``api_token_created`` alert (``audit.alerts``), which e-mails every admin of the
+  organisation once (a new credential to their data is news to them). This service sends
+  no mail of its own about it, so each admin gets exactly one message.
 - A member lists and revokes their own tokens; admins (``members.manage``) see and may
   revoke every token of the organisation. Revocation is audited and e-mailed to admins.
 - A token acts as its owner's *current* membership: deactivating the member (or the
@@ -165,7 +167,6 @@ def create_token(
         scopes=scopes,
         expires_at=token.expires_at.isoformat(),
     )
-    _alert_admins(token, Action.API_TOKEN_CREATED, membership.user)
     return token, f"{TOKEN_PREFIX}{prefix}_{secret}"
 
 
@@ -189,13 +190,14 @@ def revoke_token(membership: Membership, token: ApiToken, request=None) -> ApiTo
         prefix=token.prefix,
         owner=token.user.email,
     )
-    _alert_admins(token, Action.API_TOKEN_REVOKED, membership.user)
+    _tell_admins_of_revocation(token, membership.user)
     return token
 
 
-def _alert_admins(token: ApiToken, action: str, actor) -> None:
+def _tell_admins_of_revocation(token: ApiToken, actor) -> None:
     """E-mail every active admin of the token's organisation after commit (a mail server
-    that is down is logged; it never undoes the change)."""
+    that is down is logged; it never undoes the change). Revocation raises no alert, so
+    this is its only message; creation is told by the alert alone."""
     admins = list(
         Membership.objects.active()
         .filter(organization_id=token.organization_id, role=Role.ADMIN)
@@ -210,7 +212,6 @@ def _alert_admins(token: ApiToken, action: str, actor) -> None:
         path = reverse("api_tokens:list", args=[fresh.organization.slug])
         context = {
             "token": fresh,
-            "created": action == Action.API_TOKEN_CREATED,
             "actor": getattr(actor, "email", ""),
             "organization": fresh.organization,
             "url": f"{settings.SITE_URL}{path}",

@@ -216,13 +216,16 @@ def _role_raised(entry: AuditEntry, rule: AlertRule) -> Iterator[Finding]:
 
 
 def _api_token_created(entry: AuditEntry, rule: AlertRule) -> Iterator[Finding]:
+    # The only e-mail admins get about a new token (the token service sends none): the
+    # prefix names the token on the tokens page, where it can be revoked.
     name = entry.details.get("name") or entry.target_label
+    prefix = entry.details.get("prefix", "")
     yield Finding(
         AlertKind.API_TOKEN_CREATED,
         AlertSeverity.INFO,
-        _("%(actor)s created an API token (%(name)s).")
-        % {"actor": entry.actor_label, "name": name},
-        {"name": name, "scopes": entry.details.get("scopes", [])},
+        _("%(actor)s created an API token (%(name)s, tyr_%(prefix)s_…).")
+        % {"actor": entry.actor_label, "name": name, "prefix": prefix},
+        {"name": name, "prefix": prefix, "scopes": entry.details.get("scopes", [])},
     )
 
 

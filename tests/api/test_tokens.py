@@ -14,6 +14,7 @@ from accounts.enums import Role
 from accounts.models import ApiToken
 from audit.enums import Action
 from audit.models import AuditEntry
+from audit.tasks import evaluate_alerts
 from tests.api.conftest import Api, api_for, make_token
 from tests.factories import make_member
 
@@ -102,23 +103,47 @@ def test_an_admin_revokes_another_members_token(admin_client, admin, marketer, o
 # --- The service ---------------------------------------------------------------------
 
 
-def test_creating_a_token_is_audited_and_admins_are_told(
+def test_creating_a_token_is_audited_and_each_admin_gets_exactly_one_email(
     marketer, admin, org_a, django_capture_on_commit_callbacks
 ):
     make_member(org_a, Role.ADMIN, "second-admin@a.example")
 
     with django_capture_on_commit_callbacks(execute=True):
         token, secret = tokens.create_token(marketer, name="ERP", scopes=["read"])
-
     (entry,) = _entries(Action.API_TOKEN_CREATED, org_a)
+    sent_by_the_service = list(mail.outbox)
+    # What the worker does with the task queued on commit (and what the sweep would redo).
+    with django_capture_on_commit_callbacks(execute=True):
+        raised = evaluate_alerts(entry.pk)
+        again = evaluate_alerts(entry.pk)
+
     assert entry.actor == marketer.user
     assert entry.details["prefix"] == token.prefix
     assert entry.details["scopes"] == ["read"]
     assert secret not in str(entry.details)
+    assert sent_by_the_service == []
+    assert (raised, again) == (1, 0)
+    assert sorted(m.to for m in mail.outbox) == [["admin@a.example"], ["second-admin@a.example"]]
+    for message in mail.outbox:
+        assert message.subject == "[Tayori] Alert in Organisation A: API token created"
+        assert (
+            f"marketer@a.example created an API token (ERP, tyr_{token.prefix}_…)." in message.body
+        )
+        assert secret.rsplit("_", 1)[1] not in message.body
+
+
+def test_revoking_a_token_emails_the_admins_once(
+    marketer, admin, org_a, django_capture_on_commit_callbacks
+):
+    token, _secret = make_token(marketer)
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tokens.revoke_token(admin, token)
+
     (message,) = mail.outbox
-    assert sorted(message.to) == ["admin@a.example", "second-admin@a.example"]
-    assert "ERP" in message.body and token.prefix in message.body
-    assert secret.rsplit("_", 1)[1] not in message.body
+    assert message.to == ["admin@a.example"]
+    assert message.subject == "[Tayori] API token revoked in Organisation A"
 
 
 def test_the_secret_is_never_stored(marketer):

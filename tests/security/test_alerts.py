@@ -228,12 +228,22 @@ def test_role_raised_to_admin_or_approver_alerts(
 
 
 def test_api_token_created_alerts(org_a, marketer, evaluate):
-    record("api_token_created", actor=marketer.user, organization=org_a, name="CI export")
+    record(
+        Action.API_TOKEN_CREATED,
+        actor=marketer.user,
+        organization=org_a,
+        name="CI export",
+        prefix="abcdefgh1234",
+        scopes=["read"],
+    )
 
     [alert] = evaluate()
 
     assert (alert.kind, alert.severity) == (AlertKind.API_TOKEN_CREATED, AlertSeverity.INFO)
-    assert alert.message == "marketer@a.example created an API token (CI export)."
+    assert alert.message == (
+        "marketer@a.example created an API token (CI export, tyr_abcdefgh1234_…)."
+    )
+    assert alert.details == {"name": "CI export", "prefix": "abcdefgh1234", "scopes": ["read"]}
 
 
 # --- Approvals outside business hours ---------------------------------------------------
