@@ -822,21 +822,6 @@ class ListMembersView(ApiView):
 # --- Suppressions ------------------------------------------------------------------------
 
 
-def visible_suppressions(membership: Membership):
-    """Suppressions minus the addresses of contacts hidden from this person: the rule of
-    the suppressions page (``contacts.views._visible_suppressions``)."""
-    suppressions = Suppression.objects.for_organization(membership.organization_id)
-    hidden = services.hidden_list_ids(membership)
-    if hidden:
-        hidden_contacts = Contact.objects.for_organization(membership.organization_id).filter(
-            services.in_lists(hidden)
-        )
-        suppressions = suppressions.annotate(key=Lower("address")).exclude(
-            Exists(hidden_contacts.annotate(key=Lower("email")).filter(key=OuterRef("key")))
-        )
-    return suppressions
-
-
 class SuppressionsView(ApiView):
     @extend_schema(
         operation_id="suppressions_list",
@@ -848,7 +833,7 @@ class SuppressionsView(ApiView):
     def get(self, request):
         require_perm(self.membership, "contacts.view")
         filters = valid(SuppressionFilterSerializer, request.query_params)
-        items = visible_suppressions(self.membership)
+        items = services.visible_suppressions(self.membership)
         if filters.get("address"):
             items = items.annotate(address_key=Lower("address")).filter(
                 address_key=filters["address"].strip().lower()

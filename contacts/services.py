@@ -138,6 +138,22 @@ def visible_lists(membership: Membership, perm: str = "contacts.view") -> QueryS
     return lists.filter(pk__in=granted)
 
 
+def visible_suppressions(membership: Membership) -> QuerySet[Suppression]:
+    """The organisation's suppressions minus the addresses of contacts hidden from this
+    person (a suppressed address would otherwise reveal a contact of a restricted list).
+    The suppressions page and the API both list exactly these."""
+    suppressions = Suppression.objects.for_organization(membership.organization_id)
+    hidden = hidden_list_ids(membership)
+    if hidden:
+        hidden_contacts = Contact.objects.for_organization(membership.organization_id).filter(
+            in_lists(hidden)
+        )
+        suppressions = suppressions.annotate(key=Lower("address")).exclude(
+            Exists(hidden_contacts.annotate(key=Lower("email")).filter(key=OuterRef("key")))
+        )
+    return suppressions
+
+
 def get_contact_for_member(membership: Membership, pk, perm: str = "contacts.view") -> Contact:
     """One contact: 403 without any access to contacts (or to ``perm``), 404 when it is
     another organisation's or hidden from this person."""

@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count
 from django.db.models.functions import Lower
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -522,20 +522,6 @@ def field_edit(request, field_id):
 # --- Suppressions ------------------------------------------------------------------------
 
 
-def _visible_suppressions(membership):
-    """Suppressions, minus the addresses of contacts hidden from this person."""
-    suppressions = Suppression.objects.for_organization(membership.organization_id)
-    hidden = services.hidden_list_ids(membership)
-    if hidden:
-        hidden_contacts = Contact.objects.for_organization(membership.organization_id).filter(
-            services.in_lists(hidden)
-        )
-        suppressions = suppressions.annotate(key=Lower("address")).exclude(
-            Exists(hidden_contacts.annotate(key=Lower("email")).filter(key=OuterRef("key")))
-        )
-    return suppressions
-
-
 @org_view("contacts.view")
 def suppressions(request):
     membership = request.membership
@@ -556,7 +542,7 @@ def suppressions(request):
                 messages.success(request, _("Address suppressed."))
                 return redirect("contacts:suppressions", request.organization.slug)
     query = request.GET.get("q", "").strip()
-    items = _visible_suppressions(membership).select_related("created_by", "lifted_by")
+    items = services.visible_suppressions(membership).select_related("created_by", "lifted_by")
     if query:
         items = items.filter(address__icontains=query)
     show_lifted = request.GET.get("lifted") == "1"
@@ -582,7 +568,10 @@ def suppressions(request):
 def suppression_lift(request, suppression_id):
     membership = request.membership
     suppression = get_object_for_member(
-        membership, _visible_suppressions(membership), "suppressions.lift", pk=suppression_id
+        membership,
+        services.visible_suppressions(membership),
+        "suppressions.lift",
+        pk=suppression_id,
     )
     form = LiftForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -140,3 +140,22 @@ def test_only_admins_restrict_lists_and_manage_grants(marketer, marketer_client,
 
 def test_admins_see_everything(board, admin):
     assert len(_emails(services.visible_contacts(admin))) == 3
+
+
+def test_suppressions_of_hidden_contacts_are_hidden_alike_on_the_page_and_in_the_api(
+    board, admin, marketer, marketer_client, org_a
+):
+    from tests.api.conftest import api_for
+
+    services.add_suppression(org_a, "Both@Example.jp", SuppressionReason.MANUAL, source="t")
+    services.add_suppression(org_a, "nobody@example.jp", SuppressionReason.MANUAL, source="t")
+
+    for_marketer = sorted(services.visible_suppressions(marketer).values_list("address", flat=True))
+    for_admin = sorted(services.visible_suppressions(admin).values_list("address", flat=True))
+    page = marketer_client.get(_url("suppressions", org_a))
+    api = api_for(marketer, ["read"]).get("suppressions/").json()["results"]
+
+    assert for_marketer == ["nobody@example.jp"]
+    assert for_admin == ["Both@example.jp", "ceo@example.jp", "nobody@example.jp"]
+    assert sorted(s.address for s in page.context["page"]) == for_marketer
+    assert sorted(item["address"] for item in api) == for_marketer
