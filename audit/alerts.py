@@ -22,8 +22,9 @@ The rules
 =========================  ================================================================
 kind                       fires on
 =========================  ================================================================
-large_export               a contacts or audit export of more than ``export_rows`` rows
-                           (``details["rows"]`` of ``contacts_exported``/``audit_exported``)
+large_export               a contacts, campaign report or audit export of more than
+                           ``export_rows`` rows (``details["rows"]`` of
+                           ``contacts_exported``/``report_exported``/``audit_exported``)
 mass_deletion              more than ``deleted_contacts_per_hour`` ``contact_deleted``
                            entries within the hour up to this one (once per hour)
 failed_logins_account      ``failed_logins`` failed logins on one account within
@@ -104,7 +105,10 @@ def _chain_before(entry: AuditEntry, action: str):
 def _large_export(entry: AuditEntry, rule: AlertRule) -> Iterator[Finding]:
     rows = entry.details.get("rows")
     if isinstance(rows, int) and rows > rule.export_rows:
-        what = _("contacts") if entry.action == Action.CONTACTS_EXPORTED else _("audit log")
+        what = {
+            Action.CONTACTS_EXPORTED: _("contacts"),
+            Action.REPORT_EXPORTED: _("campaign report"),
+        }.get(entry.action, _("audit log"))
         yield Finding(
             AlertKind.LARGE_EXPORT,
             AlertSeverity.WARNING,
@@ -266,6 +270,7 @@ def _off_hours_approval(entry: AuditEntry, rule: AlertRule) -> Iterator[Finding]
 
 RULES: dict[str, list[Callable[[AuditEntry, AlertRule], Iterator[Finding]]]] = {
     Action.CONTACTS_EXPORTED: [_large_export],
+    Action.REPORT_EXPORTED: [_large_export],
     Action.AUDIT_EXPORTED: [_large_export],
     Action.CONTACT_DELETED: [_mass_deletion],
     Action.LOGIN_FAILED: [_failed_logins],

@@ -93,6 +93,7 @@ class Action(models.TextChoices):
     SUPPRESSED_BY_BOUNCE = "suppressed_by_bounce", _("Address suppressed after a hard bounce")
     SUPPRESSED_BY_COMPLAINT = "suppressed_by_complaint", _("Address suppressed after a complaint")
     UNSUBSCRIBED = "unsubscribed", _("Recipient unsubscribed")
+    REPORT_EXPORTED = "report_exported", _("Campaign report exported")
     # API tokens (accounts.tokens): use is recorded at most once an hour per token, and
     # whenever a token is used from a new address.
     API_TOKEN_CREATED = "api_token_created", _("API token created")

@@ -535,8 +535,9 @@ def export_report_csv(membership: Membership, campaign: Campaign, request=None) 
     first opened, first clicked, unsubscribed and bounced (blank if never), in the
     organisation's time zone. UTF-8 with BOM (Excel); every cell neutralised for
     spreadsheets. Needs ``reports.view`` on the campaign and ``contacts.export`` (it
-    lists addresses); audited as a contacts export with the row count. The caller checks
-    the fresh re-authentication, as for every export of personal data."""
+    lists addresses); audited as ``report_exported`` with the row count (watched by the
+    large-export alert like every export). The caller checks the fresh
+    re-authentication, as for every export of personal data."""
     require_perm(membership, "reports.view", campaign)
     require_perm(membership, "contacts.export")
     zone = _org_zone(campaign.organization)
@@ -562,14 +563,13 @@ def export_report_csv(membership: Membership, campaign: Campaign, request=None) 
     text.detach()
     spool.seek(0)
     record(
-        Action.CONTACTS_EXPORTED,
+        Action.REPORT_EXPORTED,
         actor=membership.user,
         organization=membership.organization,
         target=campaign,
         request=request,
         rows=count,
         encoding="utf-8-sig",
-        source="campaign_report",
         campaign_id=campaign.pk,
     )
     stamp = timezone.localtime(timezone=zone).strftime("%Y%m%d-%H%M")

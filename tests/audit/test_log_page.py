@@ -127,6 +127,7 @@ SECURITY_ACTIONS = {
     "member_signed_out": "Member signed out everywhere",
     "alert_acknowledged": "Alert acknowledged",
     "alert_rules_changed": "Alert thresholds changed",
+    "report_exported": "Campaign report exported",
 }
 
 

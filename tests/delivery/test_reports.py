@@ -15,7 +15,9 @@ import pytest
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
-from audit.models import AuditEntry
+from audit.enums import Action
+from audit.models import Alert, AlertKind, AlertRule, AuditEntry
+from audit.tasks import evaluate_alerts
 from campaigns.models import Campaign, SenderProfile
 from delivery import reports
 from delivery.enums import DomainStatus
@@ -438,13 +440,47 @@ def test_csv_lists_every_recipient_neutralised_with_a_bom(campaign, admin_client
             "",
         ],
     ]
-    entry = AuditEntry.objects.get(action="contacts_exported")
-    assert (entry.organization, entry.target_id, entry.details["rows"]) == (
+    entry = AuditEntry.objects.get(action=Action.REPORT_EXPORTED)
+    assert (entry.organization, entry.target_id, entry.details) == (
         org_a,
         str(campaign.pk),
-        3,
+        {"rows": 3, "encoding": "utf-8-sig", "campaign_id": campaign.pk},
     )
-    assert entry.details["source"] == "campaign_report"
+    assert not AuditEntry.objects.filter(action=Action.CONTACTS_EXPORTED).exists()
+
+
+def test_a_large_report_export_raises_the_large_export_alert(campaign, admin, org_a):
+    AlertRule.objects.create(organization=org_a, export_rows=2)
+    set_state(campaign, "sent")
+    for address in ("a@example.jp", "b@example.jp", "c@example.jp"):
+        delivery(campaign, address, sent_at=T0)
+    reports.export_report_csv(admin, campaign)
+    entry = AuditEntry.objects.get(action=Action.REPORT_EXPORTED)
+
+    raised = evaluate_alerts(entry.pk)
+
+    alert = Alert.objects.get()
+    assert raised == 1
+    assert (alert.kind, alert.organization, alert.audit_entry) == (
+        AlertKind.LARGE_EXPORT,
+        org_a,
+        entry,
+    )
+    assert alert.message == (
+        "admin@a.example exported 3 rows (campaign report); the threshold is 2."
+    )
+    assert alert.details == {"rows": 3, "threshold": 2, "export": "report_exported"}
+
+
+def test_a_report_export_at_the_threshold_raises_no_alert(campaign, admin, org_a):
+    AlertRule.objects.create(organization=org_a, export_rows=3)
+    set_state(campaign, "sent")
+    for address in ("a@example.jp", "b@example.jp", "c@example.jp"):
+        delivery(campaign, address, sent_at=T0)
+    reports.export_report_csv(admin, campaign)
+
+    assert evaluate_alerts(AuditEntry.objects.get(action=Action.REPORT_EXPORTED).pk) == 0
+    assert not Alert.objects.exists()
 
 
 def test_csv_asks_for_the_password_again_first(campaign, admin_client):
@@ -458,7 +494,7 @@ def test_csv_asks_for_the_password_again_first(campaign, admin_client):
     assert page.status_code == 200 and 'name="credential"' in page.content.decode()
     assert wrong.status_code == 400
     assert "That is not your password or a current code. Try again." in wrong.content.decode()
-    assert not AuditEntry.objects.filter(action="contacts_exported").exists()
+    assert not AuditEntry.objects.filter(action=Action.REPORT_EXPORTED).exists()
     assert AuditEntry.objects.filter(action="export_reauth_failed").count() == 1
 
 
@@ -496,7 +532,7 @@ def test_csv_is_refused_without_contacts_export(sent_campaign, viewer_client, ap
 
     assert viewer_client.post(url, {"credential": PASSWORD}).status_code == 403
     assert approver_client.get(url).status_code == 403
-    assert not AuditEntry.objects.filter(action="contacts_exported").exists()
+    assert not AuditEntry.objects.filter(action=Action.REPORT_EXPORTED).exists()
 
 
 # --- Hot prospects ------------------------------------------------------------------------
