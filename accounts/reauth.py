@@ -7,7 +7,10 @@ Contract
   seconds; otherwise it returns the page that asks for it. A view calls it first and
   returns that page when it gets one (``@reauth_required`` does exactly that).
 - Signing in counts: the password (and the second factor, where set) were just entered,
-  so the login stamps the session (``accounts.sessions`` receiver).
+  so the login stamps the session (``accounts.sessions`` receiver). Exports of personal
+  data (the contacts export, a campaign report's per-recipient CSV) are stricter and ask
+  with ``login_counts=False``: only a credential entered *after* signing in, within the
+  five minutes, counts there (a browser left signed in does not hand over the list).
 - A POST that needs re-authentication is not lost: the page re-posts the original
   fields to the same URL together with the credential, and the operation goes ahead in
   that same request once the credential checks out. A GET is sent back to its URL after
@@ -19,10 +22,17 @@ Contract
 - The stamp lives in this session only: another browser (or a stolen cookie replayed
   elsewhere after the owner's login) gets no benefit from it beyond the five minutes.
 
+- A page that knows it will need the credential may carry the field itself
+  (``templates/accounts/_reauth_field.html``, named ``CREDENTIAL_FIELD``): the POST then
+  goes through ``require_recent_auth`` like a re-posted prompt, and a wrong credential
+  gets the prompt page with the error.
+
 Where it is asked: role changes (``accounts.views.member_role``), campaign approvals
 (``campaigns.views.campaign_approve``), API token creation
-(``accounts.token_pages.token_list``) and the audit log export. The contacts export keeps
-its own, older prompt (``contacts.exporting``), which asks even right after login.
+(``accounts.token_pages.token_list``), the audit log export (``audit.views.audit_export``),
+and, with ``login_counts=False``, the contacts export (``contacts.views.export``) and the
+campaign report CSV (``delivery.org_views.campaign_report_csv``). There is no other
+re-authentication code in the project.
 """
 
 from __future__ import annotations
@@ -41,6 +51,8 @@ from accounts.access import url_with_next
 from audit.enums import Action
 
 REAUTH_SESSION_KEY = "reauth_at"
+# Whether the stamp above came from signing in (not from a credential entered since).
+REAUTH_BY_LOGIN_KEY = "reauth_by_login"
 REAUTH_MAX_AGE = 5 * 60
 # The credential's field name, chosen so it cannot collide with a form it travels with.
 CREDENTIAL_FIELD = "reauth_credential"
@@ -48,13 +60,18 @@ CREDENTIAL_FIELD = "reauth_credential"
 _NOT_REPOSTED = {"csrfmiddlewaretoken", CREDENTIAL_FIELD}
 
 
-def mark_reauthenticated(request) -> None:
+def mark_reauthenticated(request, *, at_login: bool = False) -> None:
     request.session[REAUTH_SESSION_KEY] = time.time()
+    request.session[REAUTH_BY_LOGIN_KEY] = at_login
 
 
-def recently_reauthenticated(request) -> bool:
+def recently_reauthenticated(request, *, login_counts: bool = True) -> bool:
+    """Whether the person proved who they are within ``REAUTH_MAX_AGE`` seconds in this
+    session; with ``login_counts=False``, signing in is not such a proof."""
     stamp = request.session.get(REAUTH_SESSION_KEY)
-    return isinstance(stamp, int | float) and 0 <= time.time() - stamp <= REAUTH_MAX_AGE
+    if not (isinstance(stamp, int | float) and 0 <= time.time() - stamp <= REAUTH_MAX_AGE):
+        return False
+    return login_counts or request.session.get(REAUTH_BY_LOGIN_KEY) is False
 
 
 def _devices(user):
@@ -112,10 +129,11 @@ def _reposted_fields(request) -> list[tuple[str, str]]:
     ]
 
 
-def require_recent_auth(request):
+def require_recent_auth(request, *, login_counts: bool = True):
     """``None`` if the person re-authenticated recently (or does so with this very POST);
-    otherwise the response asking for the password or a code. See the module docstring."""
-    if recently_reauthenticated(request):
+    otherwise the response asking for the password or a code. See the module docstring
+    (``login_counts=False``: the exports of personal data)."""
+    if recently_reauthenticated(request, login_counts=login_counts):
         return None
     error = ""
     if request.method == "POST" and CREDENTIAL_FIELD in request.POST:

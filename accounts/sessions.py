@@ -75,7 +75,7 @@ def _on_login(sender, request, user, **kwargs):
     from accounts.reauth import mark_reauthenticated
 
     # Entering the password (and the code) just now is an authentication.
-    mark_reauthenticated(request)
+    mark_reauthenticated(request, at_login=True)
     request.user = user
     touch(request, force=True)
 

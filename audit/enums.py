@@ -39,6 +39,8 @@ class Action(models.TextChoices):
     CONTACT_DELETED = "contact_deleted", _("Contact deleted")
     CONTACTS_IMPORTED = "contacts_imported", _("Contacts imported")
     CONTACTS_EXPORTED = "contacts_exported", _("Contacts exported")
+    # No longer written (exports use accounts.reauth, which writes REAUTH_FAILED); kept so
+    # that older entries of the append-only log still show their label.
     EXPORT_REAUTH_FAILED = "export_reauth_failed", _("Export re-authentication failed")
     CONTACT_LIST_CREATED = "contact_list_created", _("Contact list created")
     CONTACT_LIST_CHANGED = "contact_list_changed", _("Contact list changed")

@@ -1,8 +1,9 @@
 """Exporting contacts to CSV: the rules.
 
 - Needs ``contacts.export`` (viewers never have it) and a fresh re-authentication: the
-  password or a two-factor code, asked again right before the download; it is valid for
-  ``REAUTH_MAX_AGE`` seconds in this session only.
+  password or a two-factor code entered after signing in, asked by the view through
+  ``accounts.reauth.require_recent_auth(request, login_counts=False)`` (the one
+  re-authentication of the project; valid for five minutes in this session only).
 - Exports only what the person can see (``services.visible_contacts``), whatever filter
   or queryset the caller passes.
 - UTF-8 with BOM (Excel opens it correctly) by default; CP932 on request. Characters
@@ -18,10 +19,8 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
-import time
 from dataclasses import dataclass
 
-from django.contrib.auth import authenticate
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -40,8 +39,6 @@ ENCODINGS = {
     "utf-8-sig": gettext_lazy("UTF-8 (Excel “CSV UTF-8”)"),
     "cp932": gettext_lazy("Shift_JIS / CP932 (older Excel)"),
 }
-REAUTH_SESSION_KEY = "contacts_export_reauth_at"
-REAUTH_MAX_AGE = 5 * 60
 # Characters Unicode text often has where CP932 has a different code point for the same
 # glyph (the classic "wave dash problem"); Windows maps them the same way.
 _CP932_LOOKALIKES = str.maketrans(
@@ -59,49 +56,6 @@ _CP932_LOOKALIKES = str.maketrans(
 
 class ExportError(ValueError):
     """The export cannot be produced as asked; ``str()`` says why (translated)."""
-
-
-# --- Re-authentication ---------------------------------------------------------------
-
-
-def _devices(user):
-    from django_otp import devices_for_user
-
-    return list(devices_for_user(user, confirmed=True))
-
-
-def reauthenticate(request, credential: str) -> bool:
-    """Check the password or a two-factor code of the logged-in person again.
-
-    Success stamps the session; a failure is audited (and the password attempt counts
-    towards django-axes' lockout, as on the login page).
-    """
-    user = request.user
-    credential = (credential or "").strip()
-    ok = False
-    if credential:
-        code = credential.replace(" ", "")
-        if code.isdigit() and len(code) <= 8:
-            ok = any(device.verify_token(code) for device in _devices(user))
-        if not ok:
-            authenticated = authenticate(request, username=user.email, password=credential)
-            ok = authenticated is not None and authenticated.pk == user.pk
-    membership = getattr(request, "membership", None)
-    if ok:
-        request.session[REAUTH_SESSION_KEY] = time.time()
-    elif membership is not None:
-        record(
-            Action.EXPORT_REAUTH_FAILED,
-            actor=user,
-            organization=membership.organization,
-            request=request,
-        )
-    return ok
-
-
-def recently_reauthenticated(request) -> bool:
-    stamp = request.session.get(REAUTH_SESSION_KEY)
-    return stamp is not None and 0 <= time.time() - stamp <= REAUTH_MAX_AGE
 
 
 # --- The export -----------------------------------------------------------------------
@@ -144,7 +98,7 @@ def export_contacts(
     """Write ``contacts`` (limited to what ``membership`` may see) to a CSV file.
 
     Raises ``ExportError`` for an unknown encoding or a character the encoding lacks.
-    The caller must have checked ``recently_reauthenticated`` (the view does).
+    The caller must have asked for the re-authentication (the view does).
     """
     require_perm(membership, "contacts.export")
     if encoding not in ENCODINGS:

@@ -217,12 +217,6 @@ class ExportForm(forms.Form):
     tag = forms.CharField(required=False, widget=forms.HiddenInput)
     status = forms.CharField(required=False, widget=forms.HiddenInput)
     encoding = forms.ChoiceField(label=_("Encoding"), choices=[*ENCODINGS.items()])
-    credential = forms.CharField(
-        label=_("Your password or a code from your authenticator app"),
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-    )
 
     def filters(self) -> dict:
         data = self.cleaned_data

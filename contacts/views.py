@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from accounts.access import get_object_for_member, has_perm, org_view, require_perm
 from accounts.enums import Role
 from accounts.models import Membership
+from accounts.reauth import CREDENTIAL_FIELD, recently_reauthenticated, require_recent_auth
 from audit.models import AuditEntry
 from contacts import exporting, importing, services
 from contacts.attributes import display_value
@@ -778,31 +779,27 @@ def export(request):
     else:
         source = request.GET
         form = ExportForm(initial={"encoding": "utf-8-sig", **source.dict()})
-    needs_credential = not exporting.recently_reauthenticated(request)
     if request.method == "POST" and form.is_valid():
-        if needs_credential and not exporting.reauthenticate(
-            request, form.cleaned_data["credential"]
-        ):
-            form.add_error(
-                "credential", _("That is not your password or a current code. Try again.")
+        # Personal data leaves the building: a credential entered after signing in.
+        reauth = require_recent_auth(request, login_counts=False)
+        if reauth is not None:
+            return reauth
+        filters = form.filters()
+        contacts = services.search_contacts(membership, **filters)
+        try:
+            result = exporting.export_contacts(
+                membership,
+                contacts,
+                encoding=form.cleaned_data["encoding"],
+                description={k: v for k, v in filters.items() if v},
+                request=request,
             )
+        except exporting.ExportError as error:
+            form.add_error("encoding", str(error))
         else:
-            filters = form.filters()
-            contacts = services.search_contacts(membership, **filters)
-            try:
-                result = exporting.export_contacts(
-                    membership,
-                    contacts,
-                    encoding=form.cleaned_data["encoding"],
-                    description={k: v for k, v in filters.items() if v},
-                    request=request,
-                )
-            except exporting.ExportError as error:
-                form.add_error("encoding", str(error))
-            else:
-                response = FileResponse(result.file, content_type=result.content_type)
-                response["Content-Disposition"] = _attachment(result.file_name)
-                return response
+            response = FileResponse(result.file, content_type=result.content_type)
+            response["Content-Disposition"] = _attachment(result.file_name)
+            return response
     filters = form.filters() if form.is_bound and form.is_valid() else _filters_from(source)
     count = services.search_contacts(membership, **filters).count()
     return render(
@@ -812,7 +809,8 @@ def export(request):
             "form": form,
             "count": count,
             "filters": {k: v for k, v in filters.items() if v},
-            "needs_credential": needs_credential,
+            "needs_credential": not recently_reauthenticated(request, login_counts=False),
+            "credential_field": CREDENTIAL_FIELD,
         },
         status=400 if form.errors else 200,
     )

@@ -19,9 +19,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.access import org_view, require_perm
+from accounts.reauth import CREDENTIAL_FIELD, recently_reauthenticated, require_recent_auth
 from campaigns.enums import CampaignState
 from campaigns.services import get_campaign_for_member
-from contacts import exporting
 from delivery import reports, services
 from delivery.enums import DeliveryStatus
 from delivery.forms import RelayForm, SendingDomainForm
@@ -302,26 +302,26 @@ def _metrics(report: reports.Report) -> list[tuple[str, str, int, str]]:
 @org_view("contacts.export")
 def campaign_report_csv(request, campaign_id):
     """The per-recipient CSV. It lists addresses, so it asks for the password or a
-    two-factor code again first (as every export of personal data does)."""
+    two-factor code entered after signing in (``accounts.reauth``, as every export of
+    personal data does)."""
     membership = request.membership
     campaign = get_campaign_for_member(membership, campaign_id, "reports.view")
-    needs_credential = not exporting.recently_reauthenticated(request)
-    error = ""
     if request.method == "POST":
-        if needs_credential and not exporting.reauthenticate(
-            request, request.POST.get("credential", "")
-        ):
-            error = _("That is not your password or a current code. Try again.")
-        else:
-            result = reports.export_report_csv(membership, campaign, request=request)
-            response = FileResponse(result.file, content_type=result.content_type)
-            response["Content-Disposition"] = _attachment(result.file_name)
-            return response
+        reauth = require_recent_auth(request, login_counts=False)
+        if reauth is not None:
+            return reauth
+        result = reports.export_report_csv(membership, campaign, request=request)
+        response = FileResponse(result.file, content_type=result.content_type)
+        response["Content-Disposition"] = _attachment(result.file_name)
+        return response
     return render(
         request,
         "delivery/report_export.html",
-        {"campaign": campaign, "error": error, "needs_credential": needs_credential},
-        status=400 if error else 200,
+        {
+            "campaign": campaign,
+            "needs_credential": not recently_reauthenticated(request, login_counts=False),
+            "credential_field": CREDENTIAL_FIELD,
+        },
     )
 
 

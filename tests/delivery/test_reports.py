@@ -15,6 +15,7 @@ import pytest
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
+from accounts.reauth import CREDENTIAL_FIELD
 from audit.enums import Action
 from audit.models import Alert, AlertKind, AlertRule, AuditEntry
 from audit.tasks import evaluate_alerts
@@ -416,7 +417,7 @@ def test_csv_lists_every_recipient_neutralised_with_a_bom(campaign, admin_client
     delivery(campaign, "yamada@example.jp", sent_at=T0, clicked_at=T0, unsubscribed_at=T0)
     url = f"/o/org-a/sending/campaigns/{campaign.pk}/report.csv"
 
-    response = admin_client.post(url, {"credential": PASSWORD})
+    response = admin_client.post(url, {CREDENTIAL_FIELD: PASSWORD})
 
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -489,13 +490,14 @@ def test_csv_asks_for_the_password_again_first(campaign, admin_client):
     url = f"/o/org-a/sending/campaigns/{campaign.pk}/report.csv"
 
     page = admin_client.get(url)
-    wrong = admin_client.post(url, {"credential": "not my password"})
+    wrong = admin_client.post(url, {CREDENTIAL_FIELD: "not my password"})
 
-    assert page.status_code == 200 and 'name="credential"' in page.content.decode()
+    assert page.status_code == 200 and f'name="{CREDENTIAL_FIELD}"' in page.content.decode()
     assert wrong.status_code == 400
+    assert wrong.templates[0].name == "accounts/reauth.html"
     assert "That is not your password or a current code. Try again." in wrong.content.decode()
     assert not AuditEntry.objects.filter(action=Action.REPORT_EXPORTED).exists()
-    assert AuditEntry.objects.filter(action="export_reauth_failed").count() == 1
+    assert AuditEntry.objects.filter(action=Action.REAUTH_FAILED).count() == 1
 
 
 def test_csv_has_only_contacts_the_member_may_see(campaign, marketer, marketer_client, org_a):
@@ -507,7 +509,7 @@ def test_csv_has_only_contacts_the_member_may_see(campaign, marketer, marketer_c
     delivery(campaign, shown.email, contact=shown, sent_at=T0)
 
     response = marketer_client.post(
-        f"/o/org-a/sending/campaigns/{campaign.pk}/report.csv", {"credential": PASSWORD}
+        f"/o/org-a/sending/campaigns/{campaign.pk}/report.csv", {CREDENTIAL_FIELD: PASSWORD}
     )
 
     body = b"".join(response.streaming_content).decode("utf-8-sig")
@@ -530,7 +532,7 @@ def _csv_rows(membership, campaign) -> list[list[str]]:
 def test_csv_is_refused_without_contacts_export(sent_campaign, viewer_client, approver_client):
     url = f"/o/org-a/sending/campaigns/{sent_campaign.pk}/report.csv"
 
-    assert viewer_client.post(url, {"credential": PASSWORD}).status_code == 403
+    assert viewer_client.post(url, {CREDENTIAL_FIELD: PASSWORD}).status_code == 403
     assert approver_client.get(url).status_code == 403
     assert not AuditEntry.objects.filter(action=Action.REPORT_EXPORTED).exists()
 
