@@ -45,6 +45,28 @@ RUN export DEBUG=0 SECRET_KEY=build-time-only-not-a-secret ALLOW_DEV_FIELD_KEY=1
 # --- runtime ---------------------------------------------------------------------------
 FROM python:3.11-slim
 
+# pg_dump/pg_restore for `manage.py backup` and `restore`. They must be of the server's
+# major version or newer, so this follows the postgres image in docker-compose.yml
+# (tests/ops/test_image.py keeps the two equal). Debian's own postgresql-client is
+# one major version per release (15 in bookworm), so the client comes from the
+# PostgreSQL project's apt repository (apt.postgresql.org), signed with its key.
+ARG PG_MAJOR=16
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates curl \
+    && install -d /usr/share/postgresql-common/pgdg \
+    && curl -fsSL -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc \
+        https://www.postgresql.org/media/keys/ACCC4CF8.asc \
+    && . /etc/os-release \
+    && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt ${VERSION_CODENAME}-pgdg main" \
+        > /etc/apt/sources.list.d/pgdg.list \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" \
+    && apt-get purge -y curl \
+    && apt-get autoremove -y \
+    && rm -rf /var/lib/apt/lists/* \
+    && pg_dump --version | grep -q " ${PG_MAJOR}\." \
+    && pg_restore --version | grep -q " ${PG_MAJOR}\."
+
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
