@@ -36,7 +36,9 @@ How it works
   (``org_view``) and, as a safety net, when the request ends
   (``accounts.middleware.ActivityMiddleware``).
 - Celery tasks enter a scope with ``tenant_scope(organization_id)``: a transaction with
-  ``SET LOCAL`` (``set_config(..., true)``), which ends with it.
+  ``SET LOCAL`` (``set_config(..., true)``), which ends with it. A task that commits more
+  than once on purpose (the contacts import) uses ``tenant_session(organization_id)``:
+  session-level settings, restored when the block ends, as for a request.
 - Work that spans organisations does so visibly: ``cross_tenant()`` inside a scope. Work
   outside any scope (the delivery dispatcher and other tasks that do not enter a scope
   yet, management commands, the platform admin, login and the membership lookup itself)
@@ -359,6 +361,41 @@ def tenant_scope(organization_id: int, user_id: int | None = None):
         finally:
             if previous is not None and not connection.needs_rollback:
                 _write(connection, previous, local=True)
+
+
+@contextlib.contextmanager
+def tenant_session(organization_id: int, user_id: int | None = None):
+    """For a Celery task that chooses its own transactions: the connection is confined
+    to one organisation for the whole block, across its commits, like a request.
+
+    ``tenant_scope`` would put the block in one transaction; work whose intermediate
+    commits matter cannot take that (an import's "running" state the page shows while it
+    runs; a delivery claimed and committed before its SMTP conversation, so that a crash
+    leaves it visibly ``unknown``). So this writes session-level settings and restores
+    what was there when the block ends, however it ends; a connection that cannot be
+    restored is closed rather than handed to the next task in this scope. Inside, work
+    that spans organisations still says so with ``cross_tenant()``."""
+    if not enabled():
+        yield
+        return
+    previous = _read(connection)
+    _write(connection, _scoped_values(organization_id, user_id), local=False)
+    try:
+        yield
+    finally:
+        _restore_session(previous)
+
+
+def _restore_session(previous: tuple[str, ...]) -> None:
+    if connection.needs_rollback:
+        # A transaction open since before the block is rolling back: the settings were
+        # written inside it and go with it (and nothing else can run on it anyway).
+        return
+    try:
+        _write(connection, previous, local=False)
+    except DatabaseError:
+        logger.exception("could not leave the tenant session; closing the connection")
+        connection.close()
 
 
 @contextlib.contextmanager

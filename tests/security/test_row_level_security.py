@@ -254,6 +254,33 @@ def test_a_scope_ends_with_its_block(two_organisations, admin):
     assert Contact.objects.count() == 5
 
 
+def test_a_task_session_is_confined_across_its_transactions_and_ends_with_its_block(
+    two_organisations, admin
+):
+    org_a, _ = two_organisations
+    before = tenancy.current_scope()
+
+    with pytest.raises(RuntimeError), tenancy.tenant_session(org_a.pk, admin.user.pk):
+        with transaction.atomic():
+            first = Contact.objects.count()
+        with transaction.atomic():
+            Contact.objects.create(organization=org_a, email="new@org-a.example")
+        second = Contact.objects.count()  # outside any transaction of its own
+        with tenancy.cross_tenant():
+            spanning = Contact.objects.count()
+        inside = tenancy.current_scope()
+        raise RuntimeError("the task fails")
+
+    assert (first, second, spanning) == (2, 3, 6)
+    assert inside == {
+        "role": tenancy.app_role(),
+        "organization_id": str(org_a.pk),
+        "user_id": str(admin.user.pk),
+        "cross": "off",
+    }
+    assert tenancy.current_scope() == before
+
+
 # --- Through a real request -------------------------------------------------------------
 
 
