@@ -17,7 +17,11 @@ How it works
 
   ``accounts_organization`` matches on ``id``; it and ``accounts_membership`` also show a
   person their *own* memberships and organisations (``app.user_id``: the organisation
-  switcher lists them on every page); a many-to-many table follows its parent row.
+  switcher lists them on every page); a many-to-many table follows its parent row;
+  ``accounts_usersession`` (no organisation) shows a person's sessions to that person and
+  to the organisations they are a member of. django-auditlog's history is write-only
+  for the app role (``WRITE_ONLY_TABLES``); users, Django's sessions and
+  django-guardian's grants are platform-wide for now (docs/security.md says why).
   With neither setting, a session sees nothing.
 - ``install()`` creates the app role (``settings.DATABASE_APP_ROLE``, ``tayori_app``:
   NOLOGIN, NOSUPERUSER, NOBYPASSRLS) if it can, grants it the table rights it needs
@@ -81,6 +85,10 @@ CURRENT_ORG = "NULLIF(current_setting('app.organization_id', true), '')::bigint"
 CURRENT_USER = "NULLIF(current_setting('app.user_id', true), '')::bigint"
 # Tables of the audit log itself: the app role may add to them, never change them.
 APPEND_ONLY_TABLES = ("audit_auditentry", "auditlog_logentry")
+# django-auditlog's change history has no organisation column (docs/security.md): the app
+# role writes it (every tenant model's save does) and reads back only the new row's id
+# (INSERT ... RETURNING), never its contents. The platform admin reads it unconfined.
+WRITE_ONLY_TABLES = {"auditlog_logentry": ("id",)}
 
 
 def app_role() -> str:
@@ -166,7 +174,21 @@ def protected_tables() -> list[Protected]:
                 f"WHERE p.{pk} = {parent})"
             )
             found.append(Protected(through._meta.db_table, follows, follows))
+    found.append(_user_sessions(membership))
     return found
+
+
+def _user_sessions(membership) -> Protected:
+    """A person's signed-in sessions (no organisation of their own: one session serves
+    all of a person's organisations). Visible to the person, and in an organisation's
+    scope for its members (an admin signs a member out everywhere)."""
+    user_session = apps.get_model("accounts", "UserSession")
+    table, members = _quote(user_session._meta.db_table), _quote(membership._meta.db_table)
+    rule = (
+        f"{CROSS} OR user_id = {CURRENT_USER} OR EXISTS (SELECT 1 FROM {members} m "  # noqa: S608 - metadata
+        f"WHERE m.user_id = {table}.user_id AND m.organization_id = {CURRENT_ORG})"
+    )
+    return Protected(user_session._meta.db_table, rule, rule)
 
 
 # --- Installing the policies -------------------------------------------------------------
@@ -211,6 +233,7 @@ def _grant(cursor, role: str) -> None:
         [role],
     )
     (missing,) = cursor.fetchone()
+    missing -= _write_only_present(cursor, role, readable=False)
     cursor.execute(
         "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = current_schema() AND c.relkind = 'S' "
@@ -221,6 +244,7 @@ def _grant(cursor, role: str) -> None:
     )
     (missing_sequences,) = cursor.fetchone()
     if not (missing or missing_sequences):
+        _write_only(cursor, role)
         return
     cursor.execute("SELECT current_schema()")
     schema = _quote(cursor.fetchone()[0])
@@ -241,6 +265,32 @@ def _grant(cursor, role: str) -> None:
         cursor.execute("SELECT to_regclass(%s)", [table])
         if cursor.fetchone()[0]:
             cursor.execute(f"REVOKE UPDATE, DELETE ON {_quote(table)} FROM {quoted}")
+    _write_only(cursor, role)
+
+
+def _write_only_present(cursor, role: str, *, readable: bool) -> int:
+    """How many write-only tables exist whose table-wide SELECT for ``role`` is
+    ``readable`` (their missing SELECT is by design, not a missing grant)."""
+    count = 0
+    for table in WRITE_ONLY_TABLES:
+        cursor.execute("SELECT to_regclass(%s)", [table])
+        if cursor.fetchone()[0]:
+            cursor.execute("SELECT has_table_privilege(%s, %s, 'SELECT')", [role, table])
+            count += cursor.fetchone()[0] is readable
+    return count
+
+
+def _write_only(cursor, role: str) -> None:
+    if not _write_only_present(cursor, role, readable=True):
+        return
+    quoted = _quote(role)
+    for table, columns in WRITE_ONLY_TABLES.items():
+        cursor.execute("SELECT to_regclass(%s)", [table])
+        if cursor.fetchone()[0]:
+            # Names from this module and the settings, quoted; never input.
+            cursor.execute(f"REVOKE SELECT ON {_quote(table)} FROM {quoted}")  # noqa: S608
+            names = ", ".join(_quote(c) for c in columns)
+            cursor.execute(f"GRANT SELECT ({names}) ON {_quote(table)} TO {quoted}")
 
 
 def install(using: str = "default") -> list[str]:

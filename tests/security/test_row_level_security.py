@@ -392,3 +392,50 @@ def test_the_alert_task_runs_inside_the_entrys_organisation(org_a, admin, market
     assert evaluate_alerts(entry.pk) == 1
     assert Alert.objects.get().organization == org_a
     assert tenancy.current_scope()["organization_id"] == ""
+
+
+# --- Tables without an organisation column (docs/security.md) ---------------------------
+
+
+def test_the_app_role_writes_the_change_history_but_never_reads_it(db):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT has_table_privilege(%s, 'auditlog_logentry', 'INSERT'), "
+            "has_table_privilege(%s, 'auditlog_logentry', 'SELECT'), "
+            "has_column_privilege(%s, 'auditlog_logentry', 'id', 'SELECT'), "
+            "has_column_privilege(%s, 'auditlog_logentry', 'changes', 'SELECT'), "
+            "has_column_privilege(%s, 'auditlog_logentry', 'object_repr', 'SELECT')",
+            [tenancy.app_role()] * 5,
+        )
+        assert cursor.fetchone() == (True, False, True, False, False)
+
+
+def test_a_confined_save_writes_history_that_only_the_platform_reads(org_a, org_b, admin):
+    from auditlog.models import LogEntry
+
+    with tenancy.tenant_scope(org_a.pk, admin.user.pk):
+        contact = Contact.objects.create(organization=org_a, email="new@org-a.example")
+        with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
+            list(LogEntry.objects.values_list("object_repr", "changes"))
+
+    entry = LogEntry.objects.get_for_object(contact).get()
+    assert (entry.action, entry.object_repr) == (LogEntry.Action.CREATE, str(contact))
+
+
+def test_sessions_are_visible_to_their_person_and_to_their_organisations(
+    org_a, org_b, admin, marketer, outsider
+):
+    from accounts.models import UserSession
+
+    for member in (admin, marketer, outsider):
+        UserSession.objects.create(user=member.user, session_key=f"key-{member.pk}")
+
+    with tenancy.tenant_scope(org_a.pk, admin.user.pk):
+        in_a = sorted(UserSession.objects.values_list("user__email", flat=True))
+    with tenancy.tenant_scope(org_b.pk, outsider.user.pk):
+        in_b = sorted(UserSession.objects.values_list("user__email", flat=True))
+        with pytest.raises(DatabaseError, match="row-level security"), transaction.atomic():
+            UserSession.objects.create(user=marketer.user, session_key="planted")
+
+    assert in_a == ["admin@a.example", "marketer@a.example"]
+    assert in_b == ["outsider@b.example"]
