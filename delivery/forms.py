@@ -70,7 +70,9 @@ def _relay_fields() -> dict[str, forms.Field]:
 
 class RelayForm(forms.Form):
     """Every field of ``delivery.services.RELAY_FIELDS``. The password is write-only: it
-    is never shown, and left empty when changing a relay it keeps the stored one."""
+    is never shown, and left empty when changing a relay it keeps the stored one. A relay
+    with a stored password also gets ``clear_password``, the only way to remove it
+    (``delivery.services.save_relay(clear_password=True)``)."""
 
     def __init__(self, *args, relay: SmtpRelay | None = None, **kwargs):
         if relay is not None:
@@ -87,6 +89,17 @@ class RelayForm(forms.Form):
                 if relay.password
                 else _("No password is stored.")
             )
+            if relay.password:
+                self.fields["clear_password"] = forms.BooleanField(
+                    label=_("Clear the stored password"),
+                    required=False,
+                    help_text=_(
+                        "The relay is then used without a password. If it takes mail "
+                        "without logging in, clear the username too."
+                    ),
+                )
+                at = RELAY_FIELDS.index("password") + 1
+                self.order_fields([*RELAY_FIELDS[:at], "clear_password", *RELAY_FIELDS[at:]])
         else:
             self.fields["password"].help_text = _("Stored encrypted; never shown again.")
 

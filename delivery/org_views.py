@@ -165,9 +165,15 @@ def relay_list(request):
 def _relay_form_page(request, relay: SmtpRelay | None):
     form = RelayForm(request.POST or None, relay=relay)
     if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        clear_password = data.pop("clear_password", False)
         try:
             saved = services.save_relay(
-                request.membership, dict(form.cleaned_data), relay=relay, request=request
+                request.membership,
+                data,
+                relay=relay,
+                request=request,
+                clear_password=clear_password,
             )
         except ValidationError as error:
             form.add_service_error(error)

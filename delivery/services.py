@@ -354,17 +354,35 @@ def _validate_relay(relay: SmtpRelay) -> None:
 
 @transaction.atomic
 def save_relay(
-    membership: Membership, data: dict, relay: SmtpRelay | None = None, request=None
+    membership: Membership,
+    data: dict,
+    relay: SmtpRelay | None = None,
+    request=None,
+    *,
+    clear_password: bool = False,
 ) -> SmtpRelay:
-    """Create or change a relay. An empty password on change keeps the stored one."""
+    """Create or change a relay.
+
+    The password is write-only: on change, an empty (or absent) password keeps the
+    stored one, and only ``clear_password=True`` removes it. Asking for both a new
+    password and clearing it is a ``ValidationError`` on ``password``, nothing saved.
+    The audit entry says whether the password was changed or cleared, never what it is.
+    """
     require_perm(membership, "relays.manage", relay)
+    if clear_password and data.get("password"):
+        raise ValidationError(
+            {"password": _("Either enter a new password or clear the stored one, not both.")},
+            code="password_conflict",
+        )
     creating = relay is None
     relay = relay or SmtpRelay(organization=membership.organization)
+    if clear_password:
+        data = {**data, "password": ""}
     changed = []
     for field in RELAY_FIELDS:
         if field not in data:
             continue
-        if field == "password" and not creating and not data[field]:
+        if field == "password" and not creating and not clear_password and not data[field]:
             continue
         if getattr(relay, field) != data[field]:
             changed.append(field)
@@ -382,6 +400,7 @@ def save_relay(
         security=relay.security,
         fields=[f for f in changed if f != "password"],
         password_changed="password" in changed,
+        password_cleared="password" in changed and not relay.password,
     )
     return relay
 

@@ -331,6 +331,129 @@ def test_editing_a_relay_never_shows_the_password_and_empty_keeps_it(admin_clien
     assert own_relay.password == "new-pass"
 
 
+def _relay_form(html: str) -> str:
+    return html.split('class="card relay-form"')[1].split("</form>")[0]
+
+
+def test_editing_a_relay_with_a_stored_password_offers_to_clear_it(admin_client, own_relay):
+    html = admin_client.get(f"{BASE}/relays/{own_relay.pk}/").content.decode()
+
+    form = _relay_form(html)
+    assert "s3cret-pass" not in html
+    assert re.findall(r'name="([a-z_]+)"', form) == [
+        "csrfmiddlewaretoken",
+        "name",
+        "host",
+        "port",
+        "security",
+        "username",
+        "password",
+        "clear_password",
+        "ca_bundle",
+        "max_connections",
+        "rate_per_second",
+        "is_active",
+    ]
+    checkbox = r'<input type="checkbox" name="clear_password" [^>]*id="id_clear_password">'
+    assert re.search(checkbox, form)
+    assert "Clear the stored password" in form
+    assert "clear the username too." in form
+
+
+def test_a_relay_without_a_password_has_nothing_to_clear(admin_client, org_a):
+    relay = SmtpRelay.objects.create(organization=org_a, name="Open", host="smtp.open.example")
+
+    form = _relay_form(admin_client.get(f"{BASE}/relays/{relay.pk}/").content.decode())
+
+    assert 'name="clear_password"' not in form
+    assert "No password is stored." in form
+
+
+def _unchanged_relay_data(**fields) -> dict:
+    """The own_relay fixture's values as the form posts them."""
+    return _relay_data(**{"name": "Office", "username": "", **fields})
+
+
+@pytest.mark.parametrize(
+    ("fields", "stored", "changed", "cleared"),
+    [
+        ({"password": ""}, "s3cret-pass", False, False),
+        ({"password": "typed-secret-9"}, "typed-secret-9", True, False),
+        ({"password": "", "clear_password": "on"}, "", True, True),
+    ],
+    ids=["keep", "replace", "clear"],
+)
+def test_a_relay_password_is_kept_replaced_or_cleared_and_audited_without_it(
+    admin_client, own_relay, fields, stored, changed, cleared
+):
+    response = admin_client.post(f"{BASE}/relays/{own_relay.pk}/", _unchanged_relay_data(**fields))
+
+    assert response.status_code == 302
+    own_relay.refresh_from_db()
+    assert own_relay.password == stored
+    entry = AuditEntry.objects.get(action="relay_changed")
+    assert entry.target_id == str(own_relay.pk)
+    assert (entry.details["fields"], entry.details["password_changed"]) == ([], changed)
+    assert entry.details["password_cleared"] is cleared
+    assert "s3cret-pass" not in str(entry.details)
+    assert "typed-secret-9" not in str(entry.details)
+
+
+def test_a_cleared_password_is_no_longer_offered_for_clearing(admin_client, own_relay):
+    admin_client.post(
+        f"{BASE}/relays/{own_relay.pk}/", _unchanged_relay_data(password="", clear_password="on")
+    )
+
+    form = _relay_form(admin_client.get(f"{BASE}/relays/{own_relay.pk}/").content.decode())
+
+    assert 'name="clear_password"' not in form
+    assert "No password is stored." in form
+
+
+def test_a_new_password_and_clearing_it_at_once_is_refused(admin_client, own_relay):
+    response = admin_client.post(
+        f"{BASE}/relays/{own_relay.pk}/",
+        _unchanged_relay_data(name="Renamed", password="typed-secret-9", clear_password="on"),
+    )
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    errors = html.split('data-testid="errors-password"')[1].split("</ul>")[0]
+    assert "Either enter a new password or clear the stored one, not both." in errors
+    assert "typed-secret-9" not in html
+    own_relay.refresh_from_db()
+    assert (own_relay.name, own_relay.password) == ("Office", "s3cret-pass")
+    assert not AuditEntry.objects.filter(action="relay_changed").exists()
+
+
+def test_an_outsider_cannot_clear_our_relay_password(own_relay, outsider_client):
+    response = outsider_client.post(
+        f"{BASE}/relays/{own_relay.pk}/", _unchanged_relay_data(password="", clear_password="on")
+    )
+
+    assert response.status_code == 404
+    own_relay.refresh_from_db()
+    assert own_relay.password == "s3cret-pass"
+    assert not AuditEntry.objects.filter(action="relay_changed").exists()
+
+
+def test_save_relay_clears_the_password_only_when_asked(admin, own_relay):
+    from delivery.services import save_relay
+
+    save_relay(admin, {"name": "Office"}, relay=own_relay)
+    own_relay.refresh_from_db()
+    assert own_relay.password == "s3cret-pass"
+
+    save_relay(admin, {"name": "Office"}, relay=own_relay, clear_password=True)
+    own_relay.refresh_from_db()
+    assert own_relay.password == ""
+    details = [
+        (e.details["password_changed"], e.details["password_cleared"])
+        for e in AuditEntry.objects.filter(action="relay_changed").order_by("pk")
+    ]
+    assert details == [(False, False), (True, True)]
+
+
 def test_relay_form_has_no_way_to_skip_verification(admin_client):
     html = admin_client.get(f"{BASE}/relays/add/").content.decode()
 
