@@ -292,7 +292,11 @@ class DeliveryEvent(models.Model):
 
     class Meta:
         ordering = ["-at"]
-        indexes = [models.Index(fields=["delivery", "kind"], name="event_delivery_kind")]
+        indexes = [
+            models.Index(fields=["delivery", "kind"], name="event_delivery_kind"),
+            # Hot prospects reads one organisation's events of the last N days.
+            models.Index(fields=["organization", "at"], name="event_org_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.delivery_id}"
