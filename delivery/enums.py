@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class DomainStatus(models.TextChoices):
@@ -18,7 +19,9 @@ class RelaySecurity(models.TextChoices):
 class DeliveryStatus(models.TextChoices):
     QUEUED = "queued", _("Queued")
     SENDING = "sending", _("Sending")
-    SENT = "sent", _("Sent")
+    # Not the campaign state "Sent" (all sent, 配信完了): one recipient's message that
+    # the relay accepted. Also the heading of the progress table's count of them.
+    SENT = "sent", pgettext_lazy("delivery status", "Sent")
     FAILED = "failed", _("Failed")
     SUPPRESSED = "suppressed", _("Suppressed")
     # The relay may have accepted the message but we could not record it (crash, lost

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.access import org_view, require_perm
@@ -283,7 +283,7 @@ def _metrics(report: reports.Report) -> list[tuple[str, str, int, str]]:
     rate = reports.format_rate
     return [
         ("recipients", _("Recipients"), report.recipients, ""),
-        ("sent", _("Sent"), report.sent, ""),
+        ("sent", pgettext("number of messages", "Sent"), report.sent, ""),
         ("delivered", _("Delivered"), report.delivered, rate(report.delivery_rate)),
         ("hard-bounced", _("Bounced (hard)"), report.hard_bounced, rate(report.hard_bounce_rate)),
         ("soft-bounced", _("Bounced (soft)"), report.soft_bounced, rate(report.soft_bounce_rate)),

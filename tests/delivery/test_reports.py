@@ -14,13 +14,15 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import pgettext
 from guardian.shortcuts import assign_perm
 
 from accounts.reauth import CREDENTIAL_FIELD
 from audit.enums import Action
 from audit.models import Alert, AlertKind, AlertRule, AuditEntry
 from audit.tasks import evaluate_alerts
+from campaigns.enums import CampaignState
 from campaigns.models import Campaign, SenderProfile
 from delivery import reports
 from delivery.enums import DomainStatus
@@ -307,6 +309,54 @@ def test_report_fragment_shows_the_exact_figures(sent_campaign, viewer_client):
     assert 'data-testid="chart"' in html
     # The viewer may read the report but not download addresses.
     assert 'data-testid="report-csv"' not in html
+
+
+def _sent_count_labels(client, campaign) -> dict[str, str]:
+    """The labels over the count of sent messages: the progress table's column, the
+    report's row and the dashboard's column."""
+    progress = client.get(f"/o/org-a/sending/campaigns/{campaign.pk}/progress/")
+    html = progress.content.decode()
+    counts = html.split('data-testid="counts"')[1].split("</table>")[0]
+    headings = re.findall(r"<th>([^<]*)</th>", counts)
+    columns = re.findall(r'data-testid="count-([a-z]+)"', counts)
+    report_row = re.search(
+        r'<th scope="row">([^<]*)</th><td class="num" data-testid="report-sent">', html
+    )
+    dashboard = client.get("/o/org-a/").content.decode()
+    last = dashboard.split('data-testid="last-campaigns"')[1].split("</thead>")[0]
+    return {
+        "progress": dict(zip(columns, headings, strict=True))["sent"],
+        "report": report_row.group(1),
+        "dashboard": re.findall(r"<th[^>]*>([^<]*)</th>", last)[2],
+    }
+
+
+def test_sent_counts_are_labelled_sent_in_english(sent_campaign, admin_client):
+    assert _sent_count_labels(admin_client, sent_campaign) == {
+        "progress": "Sent",
+        "report": "Sent",
+        "dashboard": "Sent",
+    }
+
+
+def test_sent_counts_do_not_borrow_the_campaign_state_translation(sent_campaign, admin_client):
+    admin_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "ja"
+
+    labels = _sent_count_labels(admin_client, sent_campaign)
+
+    # The pages really are in Japanese (else untranslated labels would pass below).
+    assert '<html lang="ja">' in admin_client.get("/o/org-a/").content.decode()
+
+    with translation.override("ja"):
+        campaign_state = str(CampaignState.SENT.label)
+        expected = {
+            "progress": pgettext("delivery status", "Sent"),
+            "report": pgettext("number of messages", "Sent"),
+            "dashboard": pgettext("number of messages", "Sent"),
+        }
+    assert campaign_state == "配信完了"
+    assert labels == expected
+    assert campaign_state not in labels.values()
 
 
 def test_report_fragment_query_count_is_pinned(
