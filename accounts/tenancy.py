@@ -19,17 +19,23 @@ How it works
   person their *own* memberships and organisations (``app.user_id``: the organisation
   switcher lists them on every page); a many-to-many table follows its parent row;
   ``accounts_usersession`` (no organisation) shows a person's sessions to that person and
-  to the organisations they are a member of. django-auditlog's history is write-only
-  for the app role (``WRITE_ONLY_TABLES``); users, Django's sessions and
-  django-guardian's grants are platform-wide for now (docs/security.md says why).
+  to the organisations they are a member of. django-guardian's grant tables (no
+  organisation either) follow the granted object into its own table: one branch per
+  model that receives grants (``grant_models()``: the models implementing
+  ``grant_codename``, the protocol of ``accounts.access.has_perm``), ``ELSE false``;
+  saving a grant on any other model is refused everywhere (``refuse_grant_without_branch``).
+  django-auditlog's history is write-only for the app role (``WRITE_ONLY_TABLES``);
+  users and Django's sessions are platform-wide (docs/security.md says why).
   With neither setting, a session sees nothing.
 - ``install()`` creates the app role (``settings.DATABASE_APP_ROLE``, ``tayori_app``:
   NOLOGIN, NOSUPERUSER, NOBYPASSRLS) if it can, grants it the table rights it needs
   (never UPDATE/DELETE on the audit log), and creates what is missing of the above. It
   runs after every ``migrate`` (``post_migrate``), so a new tenant table gets its policy
   in the same deployment that creates it; it is idempotent and cheap when nothing is
-  missing. ``tests/security/test_row_level_security.py`` fails for a tenant table
-  without a forced policy.
+  missing. Each policy carries a fingerprint of its text as its comment, so a policy whose
+  text changed (a new model receiving grants) is recreated by the next ``migrate``.
+  ``tests/security/test_row_level_security.py`` fails for a tenant table without a forced
+  policy, ``tests/security/test_object_grants.py`` for a grant model without a branch.
 - A request for an organisation page enters the organisation's scope in
   ``accounts.access.resolve_member`` once membership and every check has passed, an API
   request in ``accounts.api.authentication`` once its token is accepted
@@ -67,14 +73,17 @@ Decisions (docs/security.md has the reasoning)
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import re
 from dataclasses import dataclass
 
 from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection, connections, models, transaction
 from django.db.backends.signals import connection_created
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, pre_save
 from django.dispatch import receiver
 
 logger = logging.getLogger(__name__)
@@ -109,6 +118,13 @@ class Protected:
     using: str
     check: str
 
+    @property
+    def fingerprint(self) -> str:
+        """Stored as the policy's comment: ``install()`` recreates a policy whose text has
+        changed since it was installed (a new model receiving grants adds a branch)."""
+        digest = hashlib.sha256(f"{self.using}\n{self.check}".encode()).hexdigest()
+        return f"tayori:{digest[:32]}"
+
     def statements(self) -> list[str]:
         table = _quote(self.table)
         return [
@@ -116,11 +132,17 @@ class Protected:
             f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
             f"DROP POLICY IF EXISTS {POLICY} ON {table}",
             f"CREATE POLICY {POLICY} ON {table} USING ({self.using}) WITH CHECK ({self.check})",
+            f"COMMENT ON POLICY {POLICY} ON {table} IS {_literal(self.fingerprint)}",
         ]
 
 
 def _quote(name: str) -> str:
     return connection.ops.quote_name(name)
+
+
+def _literal(text: str) -> str:
+    # Only for names from model metadata and this module, never input.
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _org_column(model) -> str | None:
@@ -175,6 +197,7 @@ def protected_tables() -> list[Protected]:
             )
             found.append(Protected(through._meta.db_table, follows, follows))
     found.append(_user_sessions(membership))
+    found.extend(_object_grants())
     return found
 
 
@@ -191,12 +214,137 @@ def _user_sessions(membership) -> Protected:
     return Protected(user_session._meta.db_table, rule, rule)
 
 
+# --- django-guardian's object grants ------------------------------------------------------
+
+# A grant names its object by content type and ``object_pk`` (text). The branches take
+# integer keys only, and check that the text is digits before casting it: a malformed key
+# is refused, never an error that would break every read of the table.
+_INTEGER_KEYS = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "SmallAutoField",
+        "IntegerField",
+        "BigIntegerField",
+        "SmallIntegerField",
+        "PositiveIntegerField",
+        "PositiveBigIntegerField",
+        "PositiveSmallIntegerField",
+    }
+)
+_NAME = re.compile(r"^[a-z0-9_]+$")
+
+
+def grant_models() -> list[type[models.Model]]:
+    """Every model that receives django-guardian grants: the models implementing the
+    object-grant protocol of ``accounts.access.has_perm`` (``grant_codename``), the only
+    way the product consults a grant. Each has a branch in the grant tables' policy; a
+    grant on any other model is refused when saved (``refuse_grant_without_branch``) and,
+    inside a scope, by the policy itself (``ELSE false``)."""
+    found = [m for m in apps.get_models() if callable(getattr(m, "grant_codename", None))]
+    return sorted(found, key=lambda model: model._meta.label)
+
+
+def grant_permission_models() -> list[type[models.Model]]:
+    """django-guardian's grant models (per user, per group), as its settings name them."""
+    from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
+
+    return [get_user_obj_perms_model(), get_group_obj_perms_model()]
+
+
+def _object_grants() -> list[Protected]:
+    """A grant is visible and writable in the scope of the organisation that owns its
+    object: one ``CASE`` branch per model of ``grant_models()``, matching the content type
+    (looked up by name, so no database's ids are baked in) and the object's row in its own
+    table. Grants on objects of other organisations, on deleted objects and on models
+    without a branch are neither visible nor writable there."""
+    content_types = _quote(apps.get_model("contenttypes", "ContentType")._meta.db_table)
+    found = []
+    for grant in grant_permission_models():
+        try:
+            content_type = _quote(grant._meta.get_field("content_type").column)
+            object_pk = _quote(grant._meta.get_field("object_pk").column)
+        except LookupError as error:  # a direct foreign-key grant model
+            raise ImproperlyConfigured(
+                f"{grant._meta.label}: only generic grants (content type and object_pk) "
+                "have a row-level security policy (accounts.tenancy)."
+            ) from error
+        table = _quote(grant._meta.db_table)
+        branches = " ".join(
+            _grant_branch(model, f"{table}.{object_pk}", content_types) for model in grant_models()
+        )
+        rule = (
+            f"{CROSS} OR CASE {table}.{content_type} {branches} ELSE false END"
+            if branches
+            else f"{CROSS} OR false"
+        )
+        found.append(Protected(grant._meta.db_table, rule, rule))
+    return found
+
+
+def _grant_branch(model, object_pk: str, content_types: str) -> str:
+    meta = model._meta
+    organization = apps.get_model("accounts", "Organization")
+    column = meta.pk.column if model is organization else _org_column(model)
+    if column is None:
+        raise ImproperlyConfigured(
+            f"{meta.label} receives object grants (grant_codename) but has no organization: "
+            "its grants could not be confined to an organisation (accounts.tenancy)."
+        )
+    if meta.pk.get_internal_type() not in _INTEGER_KEYS:
+        raise ImproperlyConfigured(
+            f"{meta.label} receives object grants but its key is not an integer; "
+            "accounts.tenancy._grant_branch needs a branch for its key type."
+        )
+    if not (_NAME.match(meta.app_label) and _NAME.match(meta.model_name)):
+        raise ImproperlyConfigured(f"{meta.label}: unexpected characters in its name")
+    # Policy text is built from model metadata (quoted identifiers and literals), never input.
+    kind = (
+        f"(SELECT ct.id FROM {content_types} ct "  # noqa: S608 - metadata
+        f"WHERE ct.app_label = {_literal(meta.app_label)} "
+        f"AND ct.model = {_literal(meta.model_name)})"
+    )
+    owned = (
+        f"EXISTS (SELECT 1 FROM {_quote(meta.db_table)} o "  # noqa: S608 - metadata
+        f"WHERE o.{_quote(meta.pk.column)} = {object_pk}::bigint "
+        f"AND o.{_quote(column)} = {CURRENT_ORG})"
+    )
+    return f"WHEN {kind} THEN CASE WHEN {object_pk} ~ '^[0-9]{{1,18}}$' THEN {owned} ELSE false END"
+
+
+def refuse_grant_without_branch(sender, instance, raw=False, **kwargs) -> None:
+    """``pre_save`` of guardian's grant models: a grant on a model outside
+    ``grant_models()`` is refused on every database and in every scope, so a new kind of
+    grant fails its first test instead of being written unconfined and never seen inside
+    an organisation. (Bulk writes skip signals; inside a scope the policy refuses them.)"""
+    if raw:
+        return
+    from django.contrib.contenttypes.models import ContentType
+
+    model = ContentType.objects.get_for_id(instance.content_type_id).model_class()
+    if model not in grant_models():
+        label = model._meta.label if model is not None else instance.content_type_id
+        raise ImproperlyConfigured(
+            f"A grant on {label}: this model does not receive object grants. Implement "
+            "grant_codename() on it (accounts.access.has_perm) so that the grant tables' "
+            "row-level security policy gets a branch for it (accounts.tenancy)."
+        )
+
+
+def connect_grant_guard() -> None:
+    for grant in grant_permission_models():
+        pre_save.connect(
+            refuse_grant_without_branch,
+            sender=grant,
+            dispatch_uid=f"accounts.tenancy.grant_guard.{grant._meta.label}",
+        )
+
+
 # --- Installing the policies -------------------------------------------------------------
 
 
 _STATE = """
-SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
-       pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
+SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, obj_description(p.oid, 'pg_policy')
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
 LEFT JOIN pg_policy p ON p.polrelid = c.oid AND p.polname = %s
@@ -309,11 +457,13 @@ def install(using: str = "default") -> list[str]:
         for table, protected in wanted.items():
             if table not in current:
                 continue  # not created yet (a later migration); the next run covers it
-            rls, forced, using_expr, check_expr = current[table]
-            if rls and forced and using_expr is not None and check_expr is not None:
+            rls, forced, fingerprint = current[table]
+            if rls and forced and fingerprint == protected.fingerprint:
                 continue
-            for statement in protected.statements():
-                cursor.execute(statement)
+            # One transaction: between DROP and CREATE the forced table would show nothing.
+            with transaction.atomic(using=using):
+                for statement in protected.statements():
+                    cursor.execute(statement)
             changed.append(table)
     if changed:
         logger.info("row-level security installed on %s", ", ".join(sorted(changed)))
