@@ -3,7 +3,9 @@ pre-send check inspects and a test send carries.
 
 Order of rendering: the body (HTML autoescaped) -> the layout around it (the rendered
 body passed in as ``content``, never compiled again) -> the preheader, hidden, at the top
-of ``<body>`` -> the text part (the text body, or text generated from the final HTML).
+of ``<body>`` -> the text part (the text body, or text generated from the HTML: the HTML
+templates converted to text templates once, ``campaigns.text.text_template``, and
+rendered for the recipient).
 The organisation's footer is offered as ``{{ footer }}``; the pre-send check refuses a
 message whose HTML or text lacks any part of it.
 
@@ -15,6 +17,8 @@ character that charset cannot carry.
 
 from __future__ import annotations
 
+import functools
+import html as html_module
 import re
 from dataclasses import dataclass
 
@@ -27,7 +31,7 @@ from markupsafe import Markup
 from campaigns.enums import Charset
 from campaigns.models import Campaign, SenderProfile
 from campaigns.templating import RenderError, plain_data, render
-from campaigns.text import html_to_text
+from campaigns.text import finish, html_to_text, text_template
 
 # Used wherever no real, per-recipient unsubscribe link exists yet (preview, checks).
 # ``.invalid`` is reserved (RFC 2606): this address can never reach anyone.
@@ -120,18 +124,50 @@ def _complaints_href(contact: str) -> str:
     return ""
 
 
-def footer_parts(profile: SenderProfile, unsubscribe_url: str) -> tuple[str, str]:
-    """The standard footer as (HTML, text), in the profile's footer language."""
+# Stands for the recipient's unsubscribe URL in a footer rendered once per sender
+# profile: private-use characters, which no template filter or escaping changes and no
+# profile text can contain by accident.
+_URL_STAND_IN = "\ue000unsubscribe-url\ue001"
+
+
+@functools.lru_cache(maxsize=128)
+def _footer_templates(
+    sender_name: str, postal_address: str, complaints_contact: str, language: str
+) -> tuple[str, str, str]:
     context = {
-        "sender_name": profile.sender_name,
-        "postal_address": profile.postal_address,
-        "complaints_contact": profile.complaints_contact,
-        "complaints_href": _complaints_href(profile.complaints_contact),
-        "unsubscribe_url": unsubscribe_url,
+        "sender_name": sender_name,
+        "postal_address": postal_address,
+        "complaints_contact": complaints_contact,
+        "complaints_href": _complaints_href(complaints_contact),
+        "unsubscribe_url": _URL_STAND_IN,
     }
-    with translation.override(profile.footer_language or "ja"):
+    with translation.override(language):
         html = render_to_string("emails/campaign_footer.html", context).strip()
         text = render_to_string("emails/campaign_footer.txt", context).strip()
+    # The footer as it reads in a text part generated from the HTML.
+    return html, text, html_to_text(html).strip()
+
+
+def _footers(profile: SenderProfile, unsubscribe_url: str) -> tuple[str, str, str]:
+    html, text, html_as_text = _footer_templates(
+        profile.sender_name,
+        profile.postal_address,
+        profile.complaints_contact,
+        profile.footer_language or "ja",
+    )
+    return (
+        html.replace(_URL_STAND_IN, html_module.escape(unsubscribe_url)),
+        text.replace(_URL_STAND_IN, unsubscribe_url),
+        html_as_text.replace(_URL_STAND_IN, unsubscribe_url),
+    )
+
+
+def footer_parts(profile: SenderProfile, unsubscribe_url: str) -> tuple[str, str]:
+    """The standard footer as (HTML, text), in the profile's footer language.
+
+    The templates are rendered once per profile content (cached in the process) and the
+    recipient's URL put in place: a campaign's messages differ only in that URL."""
+    html, text, _html_as_text = _footers(profile, unsubscribe_url)
     return html, text
 
 
@@ -175,6 +211,22 @@ def _with_preheader(html: str, preheader: str) -> str:
     return html[: match.end()] + block + html[match.end() :]
 
 
+def _text_from_html(campaign: Campaign, html: str, context: dict) -> str:
+    """The text part generated from the HTML: the campaign's templates converted to text
+    templates once (``campaigns.text.text_template``, cached) and rendered for this
+    recipient; or, when a template's text depends on its values, this recipient's HTML
+    converted."""
+    body = text_template(campaign.html_body)
+    layout = campaign.layout
+    wrapper = text_template(layout.html) if layout is not None else None
+    if body is None or (layout is not None and wrapper is None):
+        return html_to_text(html)
+    text = render(body, context, html=False)
+    if wrapper is not None:
+        text = render(wrapper, {**context, "content": text}, html=False)
+    return finish(text)
+
+
 def render_for_contact(
     campaign: Campaign,
     contact: dict,
@@ -196,7 +248,7 @@ def render_for_contact(
     """
     profile = profile or SenderProfile.for_organization(campaign.organization_id)
     context = _context(contact, profile, unsubscribe_url)
-    footer_html, footer_text = footer_parts(profile, unsubscribe_url)
+    footer_html, footer_text, footer_html_as_text = _footers(profile, unsubscribe_url)
     language = profile.footer_language or "ja"
 
     subject = render(campaign.subject, context, html=False).strip()
@@ -223,8 +275,10 @@ def render_for_contact(
         text = render(campaign.text_body, text_context, html=False)
         if layout is not None and layout.text.strip():
             text = render(layout.text, {**text_context, "content": text}, html=False)
+    elif html:
+        text = _text_from_html(campaign, html, {**context, "footer": footer_html_as_text})
     else:
-        text = html_to_text(html)
+        text = ""
 
     preheader = render(campaign.preheader, context, html=False).strip()
     html = _with_preheader(html, preheader) if html else html

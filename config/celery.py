@@ -12,7 +12,7 @@ import threading
 import time
 
 from celery import Celery
-from celery.signals import beat_init, worker_ready
+from celery.signals import beat_init, task_postrun, task_prerun, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -43,3 +43,17 @@ def _worker_heartbeat(**_kwargs) -> None:
 @beat_init.connect
 def _beat_heartbeat(**_kwargs) -> None:
     _start_heartbeat("health:beat")
+
+
+# Database connections across tasks. Celery's Django fix-up closes every connection
+# before and after every task unless CELERY_DB_REUSE_MAX is set (settings.py sets it
+# high): a per-recipient task would otherwise open a new PostgreSQL connection per
+# message, which costs more than the message. Django's own rule applies instead, as in
+# a request cycle: a connection older than CONN_MAX_AGE, or one that saw an error and no
+# longer answers, is closed (and reopened by the next query).
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(**_kwargs) -> None:
+    from django.db import close_old_connections
+
+    close_old_connections()

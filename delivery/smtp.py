@@ -8,8 +8,9 @@
   for a private relay. There is no "skip verification" switch.
 
 Connections are pooled per worker process and relay, reused across per-recipient
-tasks (checked with NOOP before reuse), and recycled after ``max_messages`` sends or
-``idle_timeout`` seconds.
+tasks (checked with NOOP before reuse once idle a few seconds; a busy connection the
+relay closed is reopened once when MAIL fails, nothing having been handed over), and
+recycled after ``max_messages`` sends or ``idle_timeout`` seconds.
 
 Each send returns an ``SmtpResult`` whose ``status`` tells the caller what happened:
 ``sent`` (250 after DATA), ``temporary`` (4xx or a connection problem before DATA:
@@ -28,6 +29,9 @@ import time
 from dataclasses import dataclass, field
 
 import aiosmtplib
+
+# Seconds a pooled connection may sit unused before it is checked with NOOP on reuse.
+NOOP_AFTER_IDLE = 5.0
 
 
 class TLSRequiredError(aiosmtplib.SMTPException):
@@ -132,16 +136,16 @@ class SmtpPool:
     async def _get(self, relay: RelaySettings) -> _Pooled:
         pooled = self._connections.get(relay.pool_key)
         if pooled is not None:
-            stale = (
-                pooled.sent >= relay.max_messages
-                or time.monotonic() - pooled.last_used > relay.idle_timeout
-            )
-            alive = False
-            if not stale and pooled.client.is_connected:
+            idle = time.monotonic() - pooled.last_used
+            stale = pooled.sent >= relay.max_messages or idle > relay.idle_timeout
+            alive = not stale and pooled.client.is_connected
+            if alive and idle > NOOP_AFTER_IDLE:
+                # A connection quiet for a while may have been dropped by the relay:
+                # ask before reusing it. A busy one is not asked (a round trip per
+                # message); if it did break, MAIL fails and _send reconnects once.
                 try:
                     await pooled.client.noop()
-                    alive = True
-                except aiosmtplib.SMTPException:
+                except (aiosmtplib.SMTPException, OSError):
                     alive = False
             if alive:
                 return pooled
@@ -173,7 +177,22 @@ class SmtpPool:
         client = pooled.client
         # Envelope first: a failure here means nothing was handed over; safe to classify.
         try:
-            await client.mail(mail_from)
+            try:
+                await client.mail(mail_from)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                if pooled.sent == 0:
+                    raise
+                # A reused connection the relay closed since its last message: nothing
+                # was handed over, so open a fresh one and start again, once.
+                await self._discard(relay)
+                try:
+                    pooled = await self._get(relay)
+                except (aiosmtplib.SMTPException, OSError) as again:
+                    code = getattr(again, "code", None)
+                    status = "tls" if _is_tls_failure(again) else "temporary"
+                    return SmtpResult(status, code, str(again))
+                client = pooled.client
+                await client.mail(mail_from)
             await client.rcpt(recipient)
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset_or_discard(relay, client)
