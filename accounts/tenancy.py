@@ -563,8 +563,15 @@ def tenant_scope(organization_id: int, user_id: int | None = None):
                 _write(connection, previous, local=True)
 
 
+# What a connection outside any scope carries (``_on_connect``); ``tenant_session``'s
+# ``restore`` for a task that starts outside any scope by construction.
+UNSCOPED = _UNSCOPED
+
+
 @contextlib.contextmanager
-def tenant_session(organization_id: int, user_id: int | None = None):
+def tenant_session(
+    organization_id: int, user_id: int | None = None, *, restore: tuple[str, ...] | None = None
+):
     """For a Celery task that chooses its own transactions: the connection is confined
     to one organisation for the whole block, across its commits, like a request.
 
@@ -574,11 +581,14 @@ def tenant_session(organization_id: int, user_id: int | None = None):
     leaves it visibly ``unknown``). So this writes session-level settings and restores
     what was there when the block ends, however it ends; a connection that cannot be
     restored is closed rather than handed to the next task in this scope. Inside, work
-    that spans organisations still says so with ``cross_tenant()``."""
+    that spans organisations still says so with ``cross_tenant()``.
+
+    ``restore``: the settings to put back, when the caller knows them (a Celery task
+    starts outside any scope: ``UNSCOPED``), saving the round trip that reads them."""
     if not enabled():
         yield
         return
-    previous = _read(connection)
+    previous = restore if restore is not None else _read(connection)
     _write(connection, _scoped_values(organization_id, user_id), local=False)
     try:
         yield

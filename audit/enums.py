@@ -92,6 +92,7 @@ class Action(models.TextChoices):
     CAMPAIGN_QUOTA_REFUSED = "campaign_quota_refused", _("Campaign refused: monthly limit")
     CIRCUIT_BREAKER_TRIPPED = "circuit_breaker_tripped", _("Campaign paused: failure rate")
     RELAY_OUTAGE = "relay_outage", _("Campaign paused: relay unreachable or TLS refused")
+    SENDING_FAULT = "sending_fault", _("Campaign paused: messages could not be prepared")
     SUPPRESSED_BY_BOUNCE = "suppressed_by_bounce", _("Address suppressed after a hard bounce")
     SUPPRESSED_BY_COMPLAINT = "suppressed_by_complaint", _("Address suppressed after a complaint")
     UNSUBSCRIBED = "unsubscribed", _("Recipient unsubscribed")

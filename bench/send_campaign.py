@@ -5,7 +5,7 @@ does not pass or fail.
     .venv/bin/python bench/send_campaign.py [--recipients 20000] [--concurrency 3]
 
 Uses PostgreSQL (``DATABASE_URL``, default ``postgres://postgres@127.0.0.1:5432/tayori_bench``;
-created and migrated if needed), Redis (``REDIS_URL``, default DB 14; its queue is purged),
+created and migrated if needed), Redis (``REDIS_URL``, default DB 14; emptied first),
 real Celery worker processes (prefork) and a STARTTLS sink in its own process
 (``bench/sink.py``, certificate from a throw-away development CA). Messages are
 personalised HTML and text of about 10 KB, DKIM-signed with RSA-2048 and Ed25519.
@@ -238,13 +238,25 @@ def main() -> None:
 
     print(f"setting up {args.recipients} recipients ...", flush=True)
     _org, campaign = _setup(args.recipients)
-    from config.celery import app
+    import redis
+
+    import config.celery  # noqa: F401 - configures the Celery app that dispatch publishes through
+    from campaigns.enums import CampaignState
+    from campaigns.models import Campaign
     from delivery import engine
     from delivery.enums import DeliveryStatus
     from delivery.models import Delivery
 
-    with app.connection_for_write() as conn:
-        app.control.purge(connection=conn)
+    # A run that was interrupted leaves tasks in Redis (unacknowledged ones come back when
+    # a worker starts) and campaigns still sending in the database, with keys encrypted
+    # under that run's FIELD_ENCRYPTION_KEY: start from a clean queue, and retire them.
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+    Campaign.objects.exclude(pk=campaign.pk).exclude(
+        state__in=[CampaignState.SENT, CampaignState.CANCELLED]
+    ).update(state=CampaignState.CANCELLED)
+    Delivery.objects.exclude(campaign=campaign).filter(
+        status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING]
+    ).update(status=DeliveryStatus.CANCELLED)
     worker = subprocess.Popen(
         [
             sys.executable,
