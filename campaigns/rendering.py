@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from django.template.loader import render_to_string
 from django.utils import translation
-from django.utils.safestring import mark_safe
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 from markupsafe import Markup
 
@@ -192,19 +192,47 @@ def _check_header(name: str, value: str) -> str:
     return value
 
 
+# Stand-ins for per-recipient values in wrappers rendered once (see _URL_STAND_IN).
+_BODY_STAND_IN = "\ue000body\ue001"
+_SUBJECT_STAND_IN = "\ue000subject\ue001"
+_PREHEADER_STAND_IN = "\ue000preheader\ue001"
+
+
+@functools.lru_cache(maxsize=16)
+def _document_template(charset: str, language: str) -> tuple[str, str]:
+    document = render_to_string(
+        "emails/campaign_document.html",
+        {
+            "body": _BODY_STAND_IN,
+            "subject": _SUBJECT_STAND_IN,
+            "charset": charset,
+            "lang": language,
+        },
+    )
+    before, after = document.split(_BODY_STAND_IN)
+    return before, after
+
+
+@functools.lru_cache(maxsize=1)
+def _preheader_template() -> str:
+    return render_to_string(
+        "emails/campaign_preheader.html", {"preheader": _PREHEADER_STAND_IN}
+    ).strip()
+
+
 def _document(body_html: str, subject: str, charset: str, language: str) -> str:
+    """The body in the standard HTML document, unless it is a whole document already.
+    The wrapper is rendered once per charset and language; the subject is escaped in."""
     if "<html" in body_html[:2000].lower():
         return body_html
-    return render_to_string(
-        "emails/campaign_document.html",
-        {"body": mark_safe(body_html), "subject": subject, "charset": charset, "lang": language},  # noqa: S308 - rendered by the sandbox with autoescape
-    )
+    before, after = _document_template(charset, language)
+    return before.replace(_SUBJECT_STAND_IN, escape(subject)) + body_html + after
 
 
 def _with_preheader(html: str, preheader: str) -> str:
     if not preheader.strip():
         return html
-    block = render_to_string("emails/campaign_preheader.html", {"preheader": preheader}).strip()
+    block = _preheader_template().replace(_PREHEADER_STAND_IN, escape(preheader))
     match = _BODY_TAG.search(html)
     if match is None:
         return block + html

@@ -68,12 +68,23 @@ def verify_click(token: str, encoded_url: str, signature: str) -> str | None:
     return url
 
 
+@lru_cache(maxsize=16)
+def _token_url(site_url: str, name: str) -> tuple[str, str]:
+    # reverse() once per URL name: the token is the only part that changes.
+    marker = "0" * 32
+    path = reverse(name, args=[marker])
+    start = path.index(marker)
+    return site_url + path[:start], path[start + len(marker) :]
+
+
 def open_pixel_url(token: str) -> str:
-    return settings.SITE_URL + reverse("tracking:open", args=[token])
+    prefix, suffix = _token_url(settings.SITE_URL, "tracking:open")
+    return f"{prefix}{token}{suffix}"
 
 
 def unsubscribe_url(token: str) -> str:
-    return settings.SITE_URL + reverse("tracking:unsubscribe", args=[token])
+    prefix, suffix = _token_url(settings.SITE_URL, "tracking:unsubscribe")
+    return f"{prefix}{token}{suffix}"
 
 
 def unsubscribe_mailto(token: str) -> str:
