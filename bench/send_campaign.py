@@ -3,6 +3,7 @@ path, and the same work in one process with no queue and no database. Prints fig
 does not pass or fail.
 
     .venv/bin/python bench/send_campaign.py [--recipients 20000] [--concurrency 3]
+        [--pool prefork|solo]
 
 Uses PostgreSQL (``DATABASE_URL``, default ``postgres://postgres@127.0.0.1:5432/tayori_bench``;
 created and migrated if needed), Redis (``REDIS_URL``, default DB 14; emptied first),
@@ -169,6 +170,28 @@ def _cpu_and_memory(pids: list[int]) -> tuple[float, int]:
     return cpu, peak
 
 
+def _machine_busy() -> float:
+    """CPU seconds all cores spent busy since boot (/proc/stat: all but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _start_workers(pool: str, concurrency: int) -> list[subprocess.Popen]:
+    """``prefork``: one worker with ``concurrency`` child processes (Celery's default
+    pool). ``solo``: ``concurrency`` workers of one process each, every one consuming
+    from Redis itself (no parent relaying tasks to children over pipes)."""
+    common = [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "warning"]
+    common += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    if pool == "prefork":
+        commands = [[*common, "--pool", "prefork", "--concurrency", str(concurrency)]]
+    else:
+        commands = [[*common, "--pool", "solo", "-n", f"bench{n}@%h"] for n in range(concurrency)]
+    return [
+        subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), start_new_session=True)
+        for command in commands
+    ]
+
+
 def _worker_pids(root_pid: int) -> list[int]:
     out = subprocess.run(
         ["pgrep", "-g", str(os.getpgid(root_pid))], capture_output=True, text=True
@@ -210,6 +233,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=3)
+    parser.add_argument("--pool", choices=["prefork", "solo"], default="prefork")
     parser.add_argument("--ceiling-messages", type=int, default=2_000)
     args = parser.parse_args()
 
@@ -257,31 +281,12 @@ def main() -> None:
     Delivery.objects.exclude(campaign=campaign).filter(
         status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING]
     ).update(status=DeliveryStatus.CANCELLED)
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-l",
-            "warning",
-            "--concurrency",
-            str(args.concurrency),
-            "--pool",
-            "prefork",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=os.environ.copy(),
-        start_new_session=True,
-    )
+    workers = _start_workers(args.pool, args.concurrency)
     try:
         time.sleep(4)  # let the pool start before the clock does
-        cpu_before, _ = _cpu_and_memory(_worker_pids(worker.pid))
+        pids = [pid for worker in workers for pid in _worker_pids(worker.pid)]
+        cpu_before, _ = _cpu_and_memory(pids)
+        machine_before = _machine_busy()
         started = time.time()
         assert engine.dispatch_due_campaigns() == [campaign.pk]
         pending = Delivery.objects.filter(
@@ -293,20 +298,31 @@ def main() -> None:
 
         last = Delivery.objects.filter(campaign=campaign).aggregate(last=Max("sent_at"))["last"]
         elapsed = last.timestamp() - started
-        cpu_after, peak_kb = _cpu_and_memory(_worker_pids(worker.pid))
+        cpu_after, peak_kb = _cpu_and_memory(pids)
+        machine = _machine_busy() - machine_before
         sent = Delivery.objects.filter(campaign=campaign, status=DeliveryStatus.SENT).count()
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=60)
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGTERM)
+        for worker in workers:
+            worker.wait(timeout=60)
     end_to_end = args.recipients / elapsed
     print(
         f"end to end:  {args.recipients} recipients ({sent} sent) in {elapsed:.1f} s "
         f"= {end_to_end:.0f} messages/s (dispatch to last row recorded)"
     )
+    shape = (
+        f"{args.concurrency} prefork processes"
+        if args.pool == "prefork"
+        else f"{args.concurrency} solo workers"
+    )
     print(
         f"worker CPU:  {(cpu_after - cpu_before) / args.recipients * 1000:.2f} ms per message "
-        f"({args.concurrency} prefork processes); peak RSS of one worker process "
-        f"{peak_kb / 1024:.0f} MB"
+        f"({shape}); peak RSS of one worker process {peak_kb / 1024:.0f} MB"
+    )
+    print(
+        f"machine CPU: {machine / args.recipients * 1000:.2f} ms per message, every process "
+        f"(workers, PostgreSQL, Redis, sink, this one) on {os.cpu_count()} cores"
     )
     ceiling = _ceiling(campaign, args.ceiling_messages)
     print(

@@ -34,6 +34,19 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _english_after_each_test():
+    """A request in Japanese activates Japanese for this thread (LocaleMiddleware does not
+    switch back after the response, and the test client runs in the test's thread): each
+    test starts and ends in the default language, whatever the one before it asked for."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 @pytest.fixture
 def org_a(db):
     return make_organization("org-a", name="Organisation A")
