@@ -74,8 +74,15 @@ def _address_header(name: str, display: str, address: str, charset: str) -> byte
 
 
 def _b64_body(text: str, charset: str) -> bytes:
+    """Base64 in lines of 76 characters, each ending with CRLF (RFC 2045 6.8): what
+    ``base64.encodebytes`` makes, from one encoding sliced into lines instead of one
+    call per 57 input bytes."""
     data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode(charset)
-    return base64.encodebytes(data).replace(b"\n", b"\r\n")
+    encoded = base64.b64encode(data)
+    if not encoded:
+        return b""
+    lines = [encoded[start : start + 76] for start in range(0, len(encoded), 76)]
+    return b"\r\n".join(lines) + b"\r\n"
 
 
 def build(

@@ -221,17 +221,21 @@ class Delivery(models.Model):
     unsubscribe links.
     """
 
+    # Every index is written twice per message (claimed, then sent: the status changes,
+    # so PostgreSQL cannot update in place), so there are no redundant ones: the
+    # organisation and campaign columns lead the composite indexes below, and the token's
+    # uniqueness is a constraint (a unique field would add a pattern index for LIKE).
     organization = models.ForeignKey(
-        "accounts.Organization", on_delete=models.PROTECT, related_name="+"
+        "accounts.Organization", on_delete=models.PROTECT, related_name="+", db_index=False
     )
     campaign = models.ForeignKey(
-        "campaigns.Campaign", on_delete=models.PROTECT, related_name="deliveries"
+        "campaigns.Campaign", on_delete=models.PROTECT, related_name="deliveries", db_index=False
     )
     contact = models.ForeignKey(
         "contacts.Contact", null=True, on_delete=models.SET_NULL, related_name="deliveries"
     )
     address = models.CharField(_("address"), max_length=320)
-    token = models.CharField(max_length=32, unique=True)
+    token = models.CharField(max_length=32)
     status = models.CharField(
         _("status"), max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
     )
@@ -239,7 +243,7 @@ class Delivery(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
     # db_default: the set-based freeze (INSERT ... SELECT) writes rows without Django.
     message_id = models.CharField(max_length=255, blank=True, db_default="")
     smtp_code = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -258,7 +262,8 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["campaign", "address"], name="delivery_unique_address_per_campaign"
-            )
+            ),
+            models.UniqueConstraint(fields=["token"], name="delivery_unique_token"),
         ]
         indexes = [
             models.Index(fields=["campaign", "status"], name="delivery_campaign_status"),

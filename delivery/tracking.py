@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import html
 import re
@@ -38,8 +37,13 @@ def _click_key(secret: str) -> bytes:
 
 def _signature(token: str, url: str) -> str:
     message = f"{token}\n{url}".encode()
-    digest = hmac.new(_click_key(settings.SECRET_KEY), message, hashlib.sha256).digest()
-    return _b64(digest[:16])
+    return _b64(hmac.digest(_click_key(settings.SECRET_KEY), message, "sha256")[:16])
+
+
+@lru_cache(maxsize=4096)
+def _encoded_url(url: str) -> str:
+    # A campaign's links repeat in every message: encode each once per process.
+    return _b64(url.encode("utf-8"))
 
 
 @lru_cache(maxsize=8)
@@ -51,7 +55,7 @@ def _click_prefix(site_url: str) -> str:
 
 
 def click_url(token: str, url: str) -> str:
-    encoded = _b64(url.encode("utf-8"))
+    encoded = _encoded_url(url)
     return f"{_click_prefix(settings.SITE_URL)}{token}/{encoded}/{_signature(token, url)}"
 
 
