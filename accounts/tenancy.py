@@ -49,9 +49,9 @@ How it works
   ``SET LOCAL`` (``set_config(..., true)``), which ends with it. A task that commits more
   than once on purpose (the contacts import) uses ``tenant_session(organization_id)``:
   session-level settings, restored when the block ends, as for a request.
-- Work that spans organisations does so visibly: ``cross_tenant()`` inside a scope. Work
-  outside any scope (the delivery dispatcher and other tasks that do not enter a scope
-  yet, management commands, the platform admin, login and the membership lookup itself)
+- Work that spans organisations does so visibly: ``cross_tenant()`` (the delivery
+  dispatcher and maintenance tasks, and anything inside a scope). Work outside any scope
+  (management commands, the platform admin, login and the membership lookup itself)
   runs with ``app.cross_tenant = on``, set on every new connection (``_on_connect``).
 
 Decisions (docs/security.md has the reasoning)
