@@ -8,9 +8,10 @@ Contract
   returns that page when it gets one (``@reauth_required`` does exactly that).
 - Signing in counts: the password (and the second factor, where set) were just entered,
   so the login stamps the session (``accounts.sessions`` receiver). Exports of personal
-  data (the contacts export, a campaign report's per-recipient CSV) are stricter and ask
-  with ``login_counts=False``: only a credential entered *after* signing in, within the
-  five minutes, counts there (a browser left signed in does not hand over the list).
+  data (the contacts export, a campaign report's per-recipient CSV, the audit log) are
+  stricter and ask with ``login_counts=False``: only a credential entered *after*
+  signing in, within the five minutes, counts there (a browser left signed in does not
+  hand over the list).
 - A POST that needs re-authentication is not lost: the page re-posts the original
   fields to the same URL together with the credential, and the operation goes ahead in
   that same request once the credential checks out. A GET is sent back to its URL after
@@ -29,10 +30,11 @@ Contract
 
 Where it is asked: role changes (``accounts.views.member_role``), campaign approvals
 (``campaigns.views.campaign_approve``), API token creation
-(``accounts.token_pages.token_list``), the audit log export (``audit.views.audit_export``),
-and, with ``login_counts=False``, the contacts export (``contacts.views.export``) and the
-campaign report CSV (``delivery.org_views.campaign_report_csv``). There is no other
-re-authentication code in the project.
+(``accounts.token_pages.token_list``), and, with ``login_counts=False`` (exports of
+personal data), the contacts export (``contacts.views.export``), the campaign report CSV
+(``delivery.org_views.campaign_report_csv``) and the audit log export
+(``audit.views.audit_export``: people's addresses, IP addresses and what they did).
+There is no other re-authentication code in the project.
 """
 
 from __future__ import annotations
@@ -155,18 +157,22 @@ def require_recent_auth(request, *, login_counts: bool = True):
     return render(request, "accounts/reauth.html", context, status=400 if error else 200)
 
 
-def reauth_required(view):
+def reauth_required(view=None, *, login_counts: bool = True):
     """Decorator: ``require_recent_auth`` before the view. Put it *under* ``org_view``
-    so that outsiders still get a 404 and roles without the permission a 403 first."""
+    so that outsiders still get a 404 and roles without the permission a 403 first.
+    ``@reauth_required(login_counts=False)`` for an export of personal data."""
 
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        response = require_recent_auth(request)
-        if response is not None:
-            return response
-        return view(request, *args, **kwargs)
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            response = require_recent_auth(request, login_counts=login_counts)
+            if response is not None:
+                return response
+            return view(request, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorate(view) if view is not None else decorate
 
 
 def _safe_next(request) -> str:

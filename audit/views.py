@@ -74,7 +74,7 @@ def _csv_stream(entries):
 
 
 @org_view("audit.export")
-@reauth_required
+@reauth_required(login_counts=False)
 def audit_export(request):
     """Stream the filtered entries as CSV, oldest first (in chain order, with seq and hash).
 

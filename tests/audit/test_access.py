@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from accounts.reauth import CREDENTIAL_FIELD
 from audit.enums import Action
 from audit.models import AuditEntry
+from tests.factories import PASSWORD
 
 PAGES = ["/o/org-a/audit/", "/o/org-a/audit/export.csv"]
 
@@ -38,9 +40,19 @@ def test_audit_pages_are_403_for_members_who_are_not_admins(request, persona, ur
     assert AuditEntry.objects.filter(action=Action.AUDIT_EXPORTED).count() == 0
 
 
-@pytest.mark.parametrize("url", PAGES)
-def test_audit_pages_open_for_the_admin(admin_client, url):
-    assert admin_client.get(url).status_code == 200
+def test_the_audit_log_opens_for_the_admin(admin_client):
+    assert admin_client.get("/o/org-a/audit/").status_code == 200
+
+
+def test_the_admin_exports_after_entering_the_password_again(admin_client):
+    # Signing in is not enough for an export of personal data: the prompt first.
+    prompt = admin_client.get("/o/org-a/audit/export.csv")
+    admin_client.post("/account/reauth/", {CREDENTIAL_FIELD: PASSWORD})
+    export = admin_client.get("/o/org-a/audit/export.csv")
+
+    assert (prompt.status_code, prompt.templates[0].name) == (200, "accounts/reauth.html")
+    assert AuditEntry.objects.filter(action=Action.AUDIT_EXPORTED).count() == 1
+    assert (export.status_code, export["Content-Type"]) == (200, "text/csv; charset=utf-8")
 
 
 def test_audit_log_shows_the_export_link_to_the_admin(admin_client, org_a):

@@ -13,6 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts import services
 from accounts.enums import Role
 from accounts.models import Invitation, Membership
+from accounts.reauth import CREDENTIAL_FIELD
 from audit.enums import Action
 from tests.audit.utils import audit_mark, entries_since
 from tests.factories import PASSWORD, make_totp_device, make_user, totp_code
@@ -257,6 +258,7 @@ def test_policy_change_records_one_entry(admin_client, admin, org_a):
 
 
 def test_audit_export_records_one_entry(admin_client, admin, org_a):
+    admin_client.post("/account/reauth/", {CREDENTIAL_FIELD: PASSWORD})
     mark = audit_mark()
 
     response = admin_client.get(f"/o/{org_a.slug}/audit/export.csv")

@@ -5,19 +5,31 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
 from django.http import StreamingHttpResponse
 
+from accounts.reauth import CREDENTIAL_FIELD
 from audit import record
 from audit.enums import Action
 from audit.models import AuditEntry
 from audit.services import EXPORT_COLUMNS
 from tests.audit.utils import audit_mark, entries_since
+from tests.factories import PASSWORD
 
 BOM = b"\xef\xbb\xbf"
 
 
 def _url(org, query: str = "") -> str:
     return f"/o/{org.slug}/audit/export.csv{query}"
+
+
+@pytest.fixture
+def admin_client(admin_client):
+    """The admin, having entered the password again: the audit log is personal data, and
+    its export wants a credential entered after signing in (tests/security/test_reauth.py
+    shows the prompt)."""
+    assert admin_client.post("/account/reauth/", {CREDENTIAL_FIELD: PASSWORD}).status_code == 302
+    return admin_client
 
 
 def _rows(response) -> list[list[str]]:
