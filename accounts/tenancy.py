@@ -532,16 +532,7 @@ def end_request_scope(request) -> None:
     if not getattr(request, "_tenant_scope", False):
         return
     request._tenant_scope = False
-    if connection.needs_rollback:
-        # The transaction will roll back, and a SET made inside it goes with it; the
-        # statement below could not run in an aborted transaction anyway.
-        return
-    try:
-        _write(connection, _UNSCOPED, local=False)
-    except DatabaseError:
-        # A connection we cannot reset must not serve another request in this scope.
-        logger.exception("could not leave the tenant scope; closing the connection")
-        connection.close()
+    _restore_session(_UNSCOPED)
 
 
 @contextlib.contextmanager
@@ -597,6 +588,7 @@ def tenant_session(
 
 
 def _restore_session(previous: tuple[str, ...]) -> None:
+    """Put back session-level settings after a request or a ``tenant_session``."""
     if connection.needs_rollback:
         # A transaction open since before the block is rolling back: the settings were
         # written inside it and go with it (and nothing else can run on it anyway).
@@ -604,7 +596,9 @@ def _restore_session(previous: tuple[str, ...]) -> None:
     try:
         _write(connection, previous, local=False)
     except DatabaseError:
-        logger.exception("could not leave the tenant session; closing the connection")
+        # A connection we cannot reset must not serve the next request or task in this
+        # scope.
+        logger.exception("could not leave the tenant scope; closing the connection")
         connection.close()
 
 

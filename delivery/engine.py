@@ -573,14 +573,7 @@ def _pause_for_relay(delivery: Delivery, reason: str) -> Outcome:
     """TLS refused, certificate not valid, domain not verified: configuration problems.
     The row goes back to the queue unattempted and the campaign pauses (audited, admins
     alerted); resuming re-publishes it."""
-    _finish(
-        delivery.pk, DeliveryStatus.QUEUED, attempts=F("attempts") - 1, smtp_response=reason[:2000]
-    )
-    dispatch.pause_by_system(
-        Campaign.objects.get(pk=delivery.campaign_id), action=Action.RELAY_OUTAGE, reason=reason
-    )
-    _states.pop(delivery.campaign_id, None)
-    return Outcome(DeliveryStatus.QUEUED, reason)
+    return _requeue_and_pause(delivery, Action.RELAY_OUTAGE, reason)
 
 
 def _pause_for_fault(delivery: Delivery, error: Exception) -> Outcome:
@@ -590,11 +583,15 @@ def _pause_for_fault(delivery: Delivery, error: Exception) -> Outcome:
     and the campaign pauses (audited, people told); the error is logged in full."""
     logger.exception("delivery %s: could not prepare the message", delivery.pk)
     reason = f"The message could not be prepared: {type(error).__name__}: {error}"
+    return _requeue_and_pause(delivery, Action.SENDING_FAULT, reason)
+
+
+def _requeue_and_pause(delivery: Delivery, action: Action, reason: str) -> Outcome:
     _finish(
         delivery.pk, DeliveryStatus.QUEUED, attempts=F("attempts") - 1, smtp_response=reason[:2000]
     )
     dispatch.pause_by_system(
-        Campaign.objects.get(pk=delivery.campaign_id), action=Action.SENDING_FAULT, reason=reason
+        Campaign.objects.get(pk=delivery.campaign_id), action=action, reason=reason
     )
     _states.pop(delivery.campaign_id, None)
     return Outcome(DeliveryStatus.QUEUED, reason)
