@@ -444,7 +444,7 @@ def send_one(delivery_id: int) -> Outcome:
         return Outcome(DeliveryStatus.SKIPPED)
     try:
         context = _campaign_context(delivery.campaign_id)
-    except Exception as error:
+    except Exception as error:  # any fault before the hand-over: see _pause_for_fault
         return _pause_for_fault(delivery, error)
     if not context.keys:
         return _pause_for_relay(delivery, "The From domain is not verified: nothing is signed.")
@@ -467,7 +467,7 @@ def send_one(delivery_id: int) -> Outcome:
     except (RenderError, mime.MessageBuildError) as error:
         _finish(delivery_id, DeliveryStatus.FAILED, error=str(error)[:2000])
         return Outcome(DeliveryStatus.FAILED, str(error))
-    except Exception as error:
+    except Exception as error:  # any fault before the hand-over: see _pause_for_fault
         return _pause_for_fault(delivery, error)
     result = pool().send(
         relay_settings, tracking.return_path(delivery.token), delivery.address, message
