@@ -502,13 +502,19 @@ def test_csv_lists_every_recipient_neutralised_with_a_bom(campaign, admin_client
     assert not AuditEntry.objects.filter(action=Action.CONTACTS_EXPORTED).exists()
 
 
-def test_a_large_report_export_raises_the_large_export_alert(campaign, admin, org_a):
-    AlertRule.objects.create(organization=org_a, export_rows=2)
+def _export_three_recipients(campaign, admin, org_a, *, threshold: int) -> AuditEntry:
+    """A sent campaign to three addresses exported with the organisation's export alert
+    threshold at ``threshold`` rows; returns the export's audit entry."""
+    AlertRule.objects.create(organization=org_a, export_rows=threshold)
     set_state(campaign, "sent")
     for address in ("a@example.jp", "b@example.jp", "c@example.jp"):
         delivery(campaign, address, sent_at=T0)
     reports.export_report_csv(admin, campaign)
-    entry = AuditEntry.objects.get(action=Action.REPORT_EXPORTED)
+    return AuditEntry.objects.get(action=Action.REPORT_EXPORTED)
+
+
+def test_a_large_report_export_raises_the_large_export_alert(campaign, admin, org_a):
+    entry = _export_three_recipients(campaign, admin, org_a, threshold=2)
 
     raised = evaluate_alerts(entry.pk)
 
@@ -526,13 +532,9 @@ def test_a_large_report_export_raises_the_large_export_alert(campaign, admin, or
 
 
 def test_a_report_export_at_the_threshold_raises_no_alert(campaign, admin, org_a):
-    AlertRule.objects.create(organization=org_a, export_rows=3)
-    set_state(campaign, "sent")
-    for address in ("a@example.jp", "b@example.jp", "c@example.jp"):
-        delivery(campaign, address, sent_at=T0)
-    reports.export_report_csv(admin, campaign)
+    entry = _export_three_recipients(campaign, admin, org_a, threshold=3)
 
-    assert evaluate_alerts(AuditEntry.objects.get(action=Action.REPORT_EXPORTED).pk) == 0
+    assert evaluate_alerts(entry.pk) == 0
     assert not Alert.objects.exists()
 
 
