@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from contacts.enums import ImportStatus
 from contacts.importing import execute_import
@@ -164,10 +167,11 @@ def test_confirming_before_the_dry_run_is_refused(marketer_client, org_a):
 
 
 def test_a_lost_import_can_be_started_again(
-    marketer_client, org_a, django_capture_on_commit_callbacks, monkeypatch
+    marketer_client, org_a, django_capture_on_commit_callbacks
 ):
     from contacts import importing
     from contacts.importing import is_stuck
+    from contacts.importing.plan import Progress
 
     _upload(marketer_client, org_a, csv_bytes([["email"], ["a@example.jp"]]))
     job = ImportJob.objects.get()
@@ -182,7 +186,16 @@ def test_a_lost_import_can_be_started_again(
         "This import is not stuck; it is still being worked on."
     ]
 
-    monkeypatch.setattr(importing, "STUCK_AFTER", -1)  # the task was lost: no sign of life
+    # The task was lost: its last sign of life (progress in the cache, else the job's
+    # start or creation) is older than STUCK_AFTER.
+    long_ago = timezone.now() - timedelta(seconds=importing.STUCK_AFTER + 60)
+    ImportJob.objects.filter(pk=job.pk).update(created_at=long_ago)
+    ImportJob.objects.filter(pk=job.pk, started_at__isnull=False).update(started_at=long_ago)
+    progress = cache.get(Progress.cache_key(job.pk))
+    if progress is not None:
+        cache.set(Progress.cache_key(job.pk), {**progress, "at": long_ago.timestamp()})
+    job.refresh_from_db()
+    assert is_stuck(job)
     assert b"Start it again" in marketer_client.get(url).content
     with django_capture_on_commit_callbacks() as callbacks:
         marketer_client.post(_url("import_requeue", org_a, job.pk))
