@@ -159,10 +159,14 @@ def _decidable_link(href: str, label: str) -> bool:
 def html_to_text(html: str) -> str:
     """A readable plain-text version of ``html`` (lines stripped, at most one blank line
     in a row, ending with one newline)."""
-    extractor = _Extractor()
+    return tidy("".join(_extracted(html).parts))
+
+
+def _extracted(html: str, *, template: bool = False) -> _Extractor:
+    extractor = _Extractor(template=template)
     extractor.feed(html)
     extractor.close()
-    return tidy("".join(extractor.parts))
+    return extractor
 
 
 # Jinja's three kinds of tag, with the default delimiters campaigns.templating uses.
@@ -199,10 +203,7 @@ def text_template(html_source: str) -> str | None:
 
     if "<pre" in html_source.lower():
         return None  # spacing that must be kept verbatim: see ``finish``
-    hidden = _JINJA_TAG.sub(stand_in, html_source)
-    extractor = _Extractor(template=True)
-    extractor.feed(hidden)
-    extractor.close()
+    extractor = _extracted(_JINJA_TAG.sub(stand_in, html_source), template=True)
     if extractor.undecidable:
         return None
     text = tidy("".join(extractor.parts))

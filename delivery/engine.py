@@ -25,6 +25,7 @@ live in the database (``next_attempt_at``).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -356,6 +357,15 @@ FROM claimed LEFT JOIN {contact} c ON c.id = claimed.contact_id
 """
 
 
+@functools.cache
+def _claim_statement() -> str:
+    return _CLAIM.format(
+        delivery=Delivery._meta.db_table,
+        contact=Contact._meta.db_table,
+        suppression=Suppression._meta.db_table,
+    )
+
+
 def _claim(delivery_id: int, now) -> tuple[Delivery, Contact | None, bool] | None:
     """Claim a queued row (queued -> sending, atomically) and read what sending it needs:
     the row, its contact and whether its address is suppressed now. ``None`` when the
@@ -366,14 +376,9 @@ def _claim(delivery_id: int, now) -> tuple[Delivery, Contact | None, bool] | Non
     this and the outcome."""
     if connection.vendor != "postgresql":
         return _claim_portable(delivery_id, now)
-    statement = _CLAIM.format(
-        delivery=Delivery._meta.db_table,
-        contact=Contact._meta.db_table,
-        suppression=Suppression._meta.db_table,
-    )
     with connection.cursor() as cursor:
         cursor.execute(
-            statement,
+            _claim_statement(),
             [DeliveryStatus.SENDING, now, delivery_id, DeliveryStatus.QUEUED, now],
         )
         row = cursor.fetchone()
