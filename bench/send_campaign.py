@@ -170,6 +170,37 @@ def _cpu_and_memory(pids: list[int]) -> tuple[float, int]:
     return cpu, peak
 
 
+def _cpu_by_process() -> dict[str, float]:
+    """CPU seconds (user+system) of every live process, by what it is: the sink, the
+    Celery workers, PostgreSQL, Redis, this process, everything else."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if int(entry.name) == os.getpid():
+            kind = "bench"
+        elif "bench/sink.py" in command:
+            kind = "sink"
+        elif "celery" in command:
+            kind = "workers"
+        elif name.startswith("postgres") or command.startswith("postgres"):
+            kind = "PostgreSQL"
+        elif name.startswith("redis"):
+            kind = "Redis"
+        else:
+            kind = "other"
+        totals[kind] = totals.get(kind, 0.0) + sum(int(fields[i]) for i in (11, 12)) / ticks
+    return totals
+
+
 def _machine_busy() -> float:
     """CPU seconds all cores spent busy since boot (/proc/stat: all but idle and iowait)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -287,6 +318,7 @@ def main() -> None:
         pids = [pid for worker in workers for pid in _worker_pids(worker.pid)]
         cpu_before, _ = _cpu_and_memory(pids)
         machine_before = _machine_busy()
+        processes_before = _cpu_by_process()
         started = time.time()
         assert engine.dispatch_due_campaigns() == [campaign.pk]
         pending = Delivery.objects.filter(
@@ -300,6 +332,7 @@ def main() -> None:
         elapsed = last.timestamp() - started
         cpu_after, peak_kb = _cpu_and_memory(pids)
         machine = _machine_busy() - machine_before
+        processes = _cpu_by_process()
         sent = Delivery.objects.filter(campaign=campaign, status=DeliveryStatus.SENT).count()
     finally:
         for worker in workers:
@@ -323,6 +356,15 @@ def main() -> None:
     print(
         f"machine CPU: {machine / args.recipients * 1000:.2f} ms per message, every process "
         f"(workers, PostgreSQL, Redis, sink, this one) on {os.cpu_count()} cores"
+    )
+    shares = {
+        kind: (seconds - processes_before.get(kind, 0.0)) / args.recipients * 1000
+        for kind, seconds in sorted(processes.items())
+    }
+    print(
+        "  of which:  "
+        + ", ".join(f"{kind} {ms:.2f}" for kind, ms in shares.items())
+        + " ms (processes started since the clock count whole; kernel work outside them does not)"
     )
     ceiling = _ceiling(campaign, args.ceiling_messages)
     print(

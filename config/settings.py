@@ -148,6 +148,8 @@ else:
     }
 
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+# kombu's Redis transport with one client per channel (config/broker.py says why).
+CELERY_BROKER_TRANSPORT = "config.broker:Transport" if REDIS_URL else None
 BROKER_SPOOL_DIR = VAR_DIR / "broker"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {}
