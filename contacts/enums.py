@@ -68,6 +68,7 @@ class ContactEventKind(models.TextChoices):
     IMPORTED = "imported", _("Imported")
     LIST_ADDED = "list_added", _("Added to list")
     LIST_REMOVED = "list_removed", _("Removed from list")
+    LIST_UNSUBSCRIBED = "list_unsubscribed", _("Left list (preference page)")
     SUPPRESSED = "suppressed", _("Suppressed")
     SUPPRESSION_LIFTED = "suppression_lifted", _("Suppression lifted")
 

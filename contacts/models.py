@@ -203,6 +203,19 @@ class ContactTag(models.Model):
         return f"{self.contact_id}: {self.tag_id}"
 
 
+class ListMembershipQuerySet(AuditedQuerySet):
+    def subscribed(self):
+        """Memberships that count for sending and member counts.
+
+        A person who left a list through the preference page keeps the row, with
+        ``unsubscribed_at`` set, so that a re-import or API upsert that names the list
+        again finds it and leaves it alone instead of quietly resubscribing them.
+        Visibility (restricted lists) still counts every row: leaving a list does not
+        make a contact visible to people who may not see that list.
+        """
+        return self.filter(unsubscribed_at__isnull=True)
+
+
 class ListMembership(models.Model):
     organization = models.ForeignKey(
         "accounts.Organization", on_delete=models.PROTECT, related_name="+", **_LINK
@@ -225,8 +238,11 @@ class ListMembership(models.Model):
     import_job = models.ForeignKey(
         "ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", **_LINK
     )
+    # Set when the person left the list from a message's preference page; never cleared
+    # by an import or upsert (see ``ListMembershipQuerySet.subscribed``).
+    unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
 
-    objects = AuditedQuerySet.as_manager()
+    objects = ListMembershipQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -237,6 +253,10 @@ class ListMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact_id} in {self.contact_list_id}"
+
+    @property
+    def is_subscribed(self) -> bool:
+        return self.unsubscribed_at is None
 
 
 class SuppressionQuerySet(AuditedQuerySet):

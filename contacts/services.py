@@ -93,11 +93,17 @@ def hidden_list_ids(membership: Membership, perm: str = "contacts.view") -> froz
     return frozenset(restricted.values_list("pk", flat=True)) - granted_list_ids(membership, perm)
 
 
-def in_lists(list_ids) -> Exists:
-    """Filter: the contact is in at least one of ``list_ids``."""
-    return Exists(
-        ListMembership.objects.filter(contact=OuterRef("pk"), contact_list_id__in=list_ids)
-    )
+def in_lists(list_ids, *, subscribed_only: bool = False) -> Exists:
+    """Filter: the contact is in at least one of ``list_ids``.
+
+    Visibility counts every membership row, also one the person left through the
+    preference page (leaving a restricted list must not reveal the contact to people
+    who may not see that list). Listing a list's members uses ``subscribed_only=True``.
+    """
+    memberships = ListMembership.objects.all()
+    if subscribed_only:
+        memberships = memberships.subscribed()
+    return Exists(memberships.filter(contact=OuterRef("pk"), contact_list_id__in=list_ids))
 
 
 def visible_contacts(membership: Membership, perm: str = "contacts.view") -> QuerySet[Contact]:
@@ -188,7 +194,9 @@ def search_contacts(
     status: str = "",
 ) -> QuerySet[Contact]:
     """Visible contacts matching every word of ``query`` (e-mail, names, company) and the
-    filters. A list the person may not see filters to nothing."""
+    filters. A list the person may not see filters to nothing. ``list_id`` selects the
+    list's subscribed members, as its member count and a campaign to it do; contacts who
+    left it from a message show on their own page, marked as having left."""
     contacts = visible_contacts(membership)
     for word in query.split():
         contacts = contacts.filter(
@@ -200,7 +208,7 @@ def search_contacts(
     if list_id:
         if not visible_lists(membership).filter(pk=list_id).exists():
             return contacts.none()
-        contacts = contacts.filter(in_lists([list_id]))
+        contacts = contacts.filter(in_lists([list_id], subscribed_only=True))
     if tag:
         contacts = contacts.filter(tags__name=tag)
     if status:
@@ -449,11 +457,14 @@ def update_contact(
 
 
 def _set_lists(membership: Membership, contact: Contact, wanted: list[ContactList]) -> list[str]:
+    """A list the contact left through the preference page is neither re-added (that
+    would resubscribe them) nor removed (the row is the record of their choice)."""
     editable = {cl.pk: cl for cl in visible_lists(membership, "contacts.edit")}
     wanted_ids = {cl.pk for cl in _editable_lists(membership, wanted)}
     current = set(contact.memberships.values_list("contact_list_id", flat=True))
+    subscribed = set(contact.memberships.subscribed().values_list("contact_list_id", flat=True))
     added = [editable[pk] for pk in wanted_ids - current if pk in editable]
-    removed = [editable[pk] for pk in (current & set(editable)) - wanted_ids]
+    removed = [editable[pk] for pk in (subscribed & set(editable)) - wanted_ids]
     for contact_list in added:
         ListMembership.objects.create(
             organization_id=contact.organization_id,
@@ -709,15 +720,21 @@ def change_list_members(
     remove: Iterable[Contact] = (),
     request=None,
 ) -> tuple[int, int]:
-    """Add or remove contacts the person can see and edit; returns ``(added, removed)``."""
+    """Add or remove contacts the person can see and edit; returns ``(added, removed)``.
+
+    A contact who left the list through the preference page is neither added back nor
+    removed: their membership row stays as the record of that choice.
+    """
     require_perm(membership, "contacts.edit", contact_list)
     editable = visible_contacts(membership, "contacts.edit")
     add_ids = set(editable.filter(pk__in=[c.pk for c in add]).values_list("pk", flat=True))
     remove_ids = set(editable.filter(pk__in=[c.pk for c in remove]).values_list("pk", flat=True))
-    present = set(
-        ListMembership.objects.filter(
-            contact_list=contact_list, contact_id__in=add_ids | remove_ids
-        ).values_list("contact_id", flat=True)
+    rows = ListMembership.objects.filter(
+        contact_list=contact_list, contact_id__in=add_ids | remove_ids
+    )
+    present = set(rows.values_list("contact_id", flat=True))
+    unsubscribed = set(
+        rows.filter(unsubscribed_at__isnull=False).values_list("contact_id", flat=True)
     )
     added = removed = 0
     for contact in Contact.objects.filter(pk__in=add_ids - present):
@@ -729,7 +746,7 @@ def change_list_members(
         )
         _event(contact, ContactEventKind.LIST_ADDED, membership.user, list=contact_list.name)
         added += 1
-    for contact in Contact.objects.filter(pk__in=remove_ids & present):
+    for contact in Contact.objects.filter(pk__in=(remove_ids & present) - unsubscribed):
         ListMembership.objects.filter(contact=contact, contact_list=contact_list).delete()
         _event(contact, ContactEventKind.LIST_REMOVED, membership.user, list=contact_list.name)
         removed += 1
@@ -744,6 +761,53 @@ def change_list_members(
             removed=removed,
         )
     return added, removed
+
+
+def subscribed_lists(contact: Contact) -> QuerySet[ContactList]:
+    """The lists of the contact's organisation the contact is a subscribed member of
+    (what the preference page offers to leave), by name."""
+    return (
+        ContactList.objects.for_organization(contact.organization_id)
+        .filter(
+            Exists(
+                ListMembership.objects.subscribed().filter(
+                    contact_id=contact.pk, contact_list=OuterRef("pk")
+                )
+            )
+        )
+        .order_by(Lower("name"), "pk")
+    )
+
+
+@transaction.atomic
+def leave_lists(
+    contact: Contact, list_ids: Iterable[int], *, actor_label: str
+) -> list[ContactList]:
+    """The contact leaves the lists ``list_ids`` (their own choice, from a message).
+
+    Only lists of the contact's organisation the contact is a subscribed member of are
+    left; the caller refuses anything else before calling (ids that are not such a list
+    are ignored here). The membership row stays with ``unsubscribed_at`` set, so no
+    import, upsert or form puts the person back. Returns the lists left, by name; a
+    repeated call returns ``[]``. Each one is written to the contact's history.
+    """
+    memberships = list(
+        ListMembership.objects.for_organization(contact.organization_id)
+        .subscribed()
+        .select_for_update(of=("self",))
+        .filter(contact_id=contact.pk, contact_list_id__in=list(list_ids))
+        .select_related("contact_list")
+        .order_by("pk")
+    )
+    now = timezone.now()
+    for membership in memberships:
+        # One save per row, not update(): the caller writes the one audit entry.
+        membership.unsubscribed_at = now
+        membership.save(update_fields=["unsubscribed_at"])
+    left = sorted((m.contact_list for m in memberships), key=lambda cl: (cl.name.lower(), cl.pk))
+    for contact_list in left:
+        _event(contact, ContactEventKind.LIST_UNSUBSCRIBED, actor_label, list=contact_list.name)
+    return left
 
 
 GRANT_NONE, GRANT_VIEW, GRANT_EDIT = "none", "view", "edit"

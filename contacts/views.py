@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.db.models.functions import Lower
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -311,12 +311,20 @@ def lists(request):
     services.require_contacts_access(membership)
     visible = services.visible_contacts(membership)
     contact_lists = services.visible_lists(membership).order_by(Lower("name"))
-    counts = dict(
-        ListMembership.objects.filter(contact_list__in=contact_lists, contact__in=visible)
+    # "Contacts" counts subscribed members only (who a campaign to the list reaches,
+    # before suppressions); people who left the list from a message are shown apart.
+    counts = {
+        list_id: (subscribed, left)
+        for list_id, subscribed, left in ListMembership.objects.filter(
+            contact_list__in=contact_lists, contact__in=visible
+        )
         .values("contact_list_id")
-        .annotate(n=Count("pk"))
-        .values_list("contact_list_id", "n")
-    )
+        .annotate(
+            subscribed=Count("pk", filter=Q(unsubscribed_at__isnull=True)),
+            left=Count("pk", filter=Q(unsubscribed_at__isnull=False)),
+        )
+        .values_list("contact_list_id", "subscribed", "left")
+    }
     form = ListForm(request.POST or None)
     if request.method == "POST":
         require_perm(membership, "contacts.edit")
@@ -338,7 +346,7 @@ def lists(request):
         request,
         "contacts/lists.html",
         {
-            "lists": [(cl, counts.get(cl.pk, 0)) for cl in contact_lists],
+            "lists": [(cl, *counts.get(cl.pk, (0, 0))) for cl in contact_lists],
             "form": form,
             "can_edit": has_perm(membership, "contacts.edit"),
             "can_restrict": has_perm(membership, "grants.manage"),
@@ -353,7 +361,7 @@ def list_detail(request, list_id):
     contact_list = services.get_list_for_member(membership, list_id)
     contacts = (
         services.visible_contacts(membership)
-        .filter(services.in_lists([contact_list.pk]))
+        .filter(services.in_lists([contact_list.pk], subscribed_only=True))
         .prefetch_related("tags")
         .order_by(Lower("email"), "pk")
     )

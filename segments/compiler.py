@@ -221,7 +221,13 @@ class Compiler:
         if kind == Kind.TAGS:
             return _related(Contact.tags.through.objects, "contact_id", "tag_id", op, value)
         if kind == Kind.LISTS:
-            return _related(ListMembership.objects, "contact_id", "contact_list_id", op, value)
+            # "In the list" means a subscribed member: someone who left it through the
+            # preference page is not. "In none of" still counts their row, so leaving
+            # a list never moves a person into a segment that kept them out.
+            memberships = ListMembership.objects.all()
+            if op != "none":
+                memberships = memberships.subscribed()
+            return _related(memberships, "contact_id", "contact_list_id", op, value)
         return self._attribute(spec, op, value, path)
 
     # --- contact columns -----------------------------------------------------------------

@@ -236,10 +236,19 @@ def delete_segment(membership: Membership, segment: Segment, request=None) -> No
 # --- Audiences ----------------------------------------------------------------------------
 
 
-def _in_lists(list_ids) -> Q:
-    return Q(
-        Exists(ListMembership.objects.filter(contact=OuterRef("pk"), contact_list_id__in=list_ids))
-    )
+def _in_lists(list_ids, *, subscribed_only: bool = True) -> Q:
+    """Membership of any of ``list_ids``.
+
+    Included lists count subscribed members only: a person who left a list through the
+    preference page (``ListMembership.unsubscribed_at``) is not in its audience, though
+    the row stays. Excluded lists count every row (``subscribed_only=False``): leaving
+    a list must never put a person into an audience they were kept out of (leaving a
+    "do not mail" list is not asking for more mail).
+    """
+    memberships = ListMembership.objects.all()
+    if subscribed_only:
+        memberships = memberships.subscribed()
+    return Q(Exists(memberships.filter(contact=OuterRef("pk"), contact_list_id__in=list_ids)))
 
 
 def _suppressed(organization_id: int) -> Exists:
@@ -352,7 +361,7 @@ def audience_contacts(
         return contacts.none()
     exclude = [_segment_filter(organization, s, catalogue) for s in parts.exclude_segments]
     if parts.exclude_lists:
-        exclude.insert(0, _in_lists(parts.exclude_lists))
+        exclude.insert(0, _in_lists(parts.exclude_lists, subscribed_only=False))
     # Compiled filters are never NULL, so negating them cannot drop a contact by accident.
     contacts = contacts.filter(reduce(or_, include))
     if exclude:

@@ -47,7 +47,7 @@ def test_without_a_grant_restricted_contacts_are_invisible_everywhere(
     assert page.context["page"].paginator.count == 1
     assert b"ceo@example.jp" not in page.content and b"both@example.jp" not in page.content
     lists = marketer_client.get(_url("lists", org_a))
-    assert [(cl.name, n) for cl, n in lists.context["lists"]] == [("Customers", 1)]
+    assert [(cl.name, n, left) for cl, n, left in lists.context["lists"]] == [("Customers", 1, 0)]
     assert marketer_client.get(_url("list_detail", org_a, board.pk)).status_code == 403
     filtered = marketer_client.get(_url("list", org_a), {"list": board.pk})
     assert list(filtered.context["page"]) == []
