@@ -96,6 +96,7 @@ class Action(models.TextChoices):
     SUPPRESSED_BY_BOUNCE = "suppressed_by_bounce", _("Address suppressed after a hard bounce")
     SUPPRESSED_BY_COMPLAINT = "suppressed_by_complaint", _("Address suppressed after a complaint")
     UNSUBSCRIBED = "unsubscribed", _("Recipient unsubscribed")
+    LIST_UNSUBSCRIBED = "list_unsubscribed", _("Recipient left a list")
     REPORT_EXPORTED = "report_exported", _("Campaign report exported")
     # API tokens (accounts.tokens): use is recorded at most once an hour per token, and
     # whenever a token is used from a new address.

@@ -37,17 +37,32 @@ def click(request, token, encoded_url, signature):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request, token):
-    """GET shows a confirmation page and changes nothing (link scanners follow GETs);
-    POST unsubscribes: the RFC 8058 one-click POST (``List-Unsubscribe=One-Click``)
-    answers 200 with no redirect, the page's own button shows the result page."""
+    """The preference page. GET shows it and changes nothing (link scanners follow GETs):
+    the lists the contact may leave, and the button that stops all mail.
+
+    POST with ``action=lists`` leaves the ticked lists (a refused choice is a 400 page
+    with the reason, nothing changed); any other POST unsubscribes the whole address:
+    the RFC 8058 one-click POST (``List-Unsubscribe=One-Click``) answers 200 with no
+    redirect, the page's own button shows the result page."""
     delivery = public.find_delivery(token)
     if delivery is None:
         raise Http404("Unknown link")
     context = {"delivery": delivery, "organization": delivery.campaign.organization}
+    status = 200
     if request.method == "POST":
         one_click = request.POST.get("List-Unsubscribe") == "One-Click"
-        public.unsubscribe(delivery, request, one_click=one_click)
-        if one_click:
-            return HttpResponse("unsubscribed\n", content_type="text/plain")
-        return render(request, "delivery/unsubscribed.html", context)
-    return render(request, "delivery/unsubscribe_confirm.html", context)
+        if not one_click and request.POST.get("action") == "lists":
+            try:
+                context["left"] = public.leave_lists(
+                    delivery, request.POST.getlist("list"), request
+                )
+            except public.PreferenceError as error:
+                context["error"] = str(error)
+                status = 400
+        else:
+            public.unsubscribe(delivery, request, one_click=one_click)
+            if one_click:
+                return HttpResponse("unsubscribed\n", content_type="text/plain")
+            return render(request, "delivery/unsubscribed.html", context)
+    context["lists"] = public.preference_lists(delivery)
+    return render(request, "delivery/unsubscribe_confirm.html", context, status=status)
