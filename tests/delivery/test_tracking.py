@@ -100,12 +100,15 @@ def test_an_altered_click_link_is_not_found_and_counts_nothing(sent):
     other = _path(next(h for h in _hrefs(sato_html) if "/t/c/" in h))
 
     altered = [
-        f"/t/c/{token}/{evil}/{signature}",  # another destination, same signature
-        f"/t/c/{token}/{encoded}/{signature[:-1]}A",  # signature changed
-        f"/t/c/{sato.token}/{encoded}/{signature}",  # another recipient's token
-        f"/t/c/{'0' * 32}/{encoded}/{signature}",  # a token that names nobody
-        f"/t/c/{token}/{encoded}",  # signature missing
-        f"/t/c/{token}/%%%/{signature}",  # not base64
+        # another destination with the same signature; the signature's last character
+        # changed; another recipient's token; a token naming nobody; no signature; not
+        # base64
+        f"/t/c/{token}/{evil}/{signature}",
+        f"/t/c/{token}/{encoded}/{signature[:-1]}{'B' if signature.endswith('A') else 'A'}",
+        f"/t/c/{sato.token}/{encoded}/{signature}",
+        f"/t/c/{'0' * 32}/{encoded}/{signature}",
+        f"/t/c/{token}/{encoded}",
+        f"/t/c/{token}/%%%/{signature}",
     ]
 
     responses = [Client().get(path) for path in altered]
