@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.test import Client
 from django.utils import timezone
 
 from campaigns import services as campaign_services
@@ -19,3 +20,22 @@ def approved_campaign(marketer, approver, *lists, **fields) -> Campaign:
     Campaign.objects.filter(pk=campaign.pk).update(undo_until=timezone.now())
     campaign.refresh_from_db()
     return campaign
+
+
+def one_click_unsubscribe(token: str):
+    """The RFC 8058 POST a mailbox provider sends: no cookie, no CSRF token, the body
+    ``List-Unsubscribe=One-Click``. Returns the response; asserts what every such
+    response must be (200, a text body, no redirect, no cookie)."""
+    response = Client(enforce_csrf_checks=True).post(
+        f"/u/{token}/",
+        "List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert (response.status_code, response.content, response.get("Location")) == (
+        200,
+        b"unsubscribed\n",
+        None,
+    )
+    assert response["Content-Type"].startswith("text/plain")
+    assert not response.cookies  # nothing set, nothing needed
+    return response

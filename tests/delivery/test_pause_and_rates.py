@@ -39,12 +39,19 @@ def _at_the_start_of_a_second():
     time.sleep(1 - time.time() % 1 + 0.01)
 
 
-def test_a_paused_campaign_sends_nothing_and_resuming_sends_the_rest(ready, relay, marketer):
+def _first_sent_then(act, campaign, membership) -> list[int]:
+    """Dispatch, send the first recipient, ``act`` on the campaign (pause, cancel) and
+    wait until workers see it; returns the rows not sent yet."""
     engine.dispatch_due_campaigns()
-    first, *rest = _rows(ready)
+    first, *rest = _rows(campaign)
     assert engine.send_one(first).status == DeliveryStatus.SENT
-    services.pause_campaign(marketer, ready)
+    act(membership, campaign)
     _after_the_state_cache()
+    return rest
+
+
+def test_a_paused_campaign_sends_nothing_and_resuming_sends_the_rest(ready, relay, marketer):
+    rest = _first_sent_then(services.pause_campaign, ready, marketer)
 
     outcomes = [engine.send_one(pk) for pk in rest]
 
@@ -73,11 +80,7 @@ def test_a_paused_campaign_sends_nothing_and_resuming_sends_the_rest(ready, rela
 
 
 def test_cancelling_while_sending_stops_at_the_next_recipient(ready, relay, marketer):
-    engine.dispatch_due_campaigns()
-    first, *rest = _rows(ready)
-    assert engine.send_one(first).status == DeliveryStatus.SENT
-    services.cancel_campaign(marketer, ready)
-    _after_the_state_cache()
+    rest = _first_sent_then(services.cancel_campaign, ready, marketer)
 
     assert [engine.send_one(pk).status for pk in rest] == [DeliveryStatus.CANCELLED] * 2
     assert [s for s, _a in _statuses(ready)] == [
