@@ -765,9 +765,14 @@ def change_list_members(
 
 def subscribed_lists(contact: Contact) -> QuerySet[ContactList]:
     """The lists of the contact's organisation the contact is a subscribed member of
-    (what the preference page offers to leave), by name."""
+    (what the preference page offers to leave), by name.
+
+    Restricted lists are left out: the page is public, and a restricted list's name is
+    for the people granted it (its members are kept from the rest of the organisation),
+    not for the recipient. Leaving every mail stays possible on the page."""
     return (
         ContactList.objects.for_organization(contact.organization_id)
+        .filter(is_restricted=False)
         .filter(
             Exists(
                 ListMembership.objects.subscribed().filter(

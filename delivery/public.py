@@ -136,7 +136,8 @@ def leave_lists(delivery: Delivery, raw_ids: list[str], request) -> list[Contact
 
     Refuses (``PreferenceError``, nothing changed) nothing ticked, and any id that is not
     a list the delivery's contact belongs to in the delivery's organisation: garbage,
-    another organisation's list, a list the contact is not on. A list the contact has
+    another organisation's list, a list the contact is not on, a restricted list (the
+    page never shows one). A list the contact has
     already left is accepted and left alone (a second submit of the same page). Returns
     the chosen lists by name. Lists newly left get one delivery event and one audit
     entry (actor: the address) between them; the address itself is not suppressed.
@@ -150,6 +151,7 @@ def leave_lists(delivery: Delivery, raw_ids: list[str], request) -> list[Contact
     own = set(
         ListMembership.objects.for_organization(delivery.organization_id)
         .filter(contact_id=contact.pk, contact_list_id__in=ids)
+        .filter(contact_list__is_restricted=False)  # never offered: subscribed_lists
         .values_list("contact_list_id", flat=True)
     )
     if own != set(ids):

@@ -179,6 +179,27 @@ def test_another_organisations_list_cannot_be_left_through_our_token(
     assert _unsubscribe_entries() == []
 
 
+def test_a_restricted_list_is_neither_shown_nor_left_through_the_page(sent, org_a):
+    delivery = sent["yamada@example.jp"]
+    restricted = make_list(org_a, "Complaints follow-up")
+    restricted.is_restricted = True
+    restricted.save()
+    ListMembership.objects.create(
+        organization=org_a, contact_id=delivery.contact_id, contact_list=restricted
+    )
+
+    page = Client().get(f"/u/{delivery.token}/")
+    forged = Client().post(f"/u/{delivery.token}/", {"action": "lists", "list": [restricted.pk]})
+
+    assert [cl.name for cl in page.context["lists"]] == ["Customers", "Events"]
+    assert "Complaints follow-up" not in page.content.decode()
+    assert forged.status_code == 400
+    assert forged.context["error"] == "One of the chosen lists is not yours to change."
+    assert "Complaints follow-up" not in forged.content.decode()
+    assert _membership(restricted, "yamada@example.jp").unsubscribed_at is None
+    assert _unsubscribe_entries() == []
+
+
 def test_a_list_the_contact_is_not_on_cannot_be_left(sent, events):
     delivery = sent["suzuki@example.jp"]  # suzuki is a customer, not on Events
 
