@@ -63,6 +63,7 @@ _LINE_BREAKS = set("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 class ContactSerializer(serializers.ModelSerializer):
     tags = serializers.SerializerMethodField()
     lists = serializers.SerializerMethodField()
+    left_lists = serializers.SerializerMethodField()
     attributes = serializers.DictField(child=serializers.JSONField())
 
     class Meta:
@@ -78,6 +79,7 @@ class ContactSerializer(serializers.ModelSerializer):
             "attributes",
             "tags",
             "lists",
+            "left_lists",
             "consent_method",
             "consent_at",
             "consent_evidence",
@@ -90,9 +92,20 @@ class ContactSerializer(serializers.ModelSerializer):
         return sorted(tag.name for tag in contact.tags.all())
 
     def get_lists(self, contact) -> list[int]:
+        """Ids of the visible lists the contact is a subscribed member of."""
+        return self._list_ids(contact, left=False)
+
+    def get_left_lists(self, contact) -> list[int]:
+        """Ids of the visible lists the contact left from a message's preference page.
+        Naming one in a write does not subscribe the person again."""
+        return self._list_ids(contact, left=True)
+
+    def _list_ids(self, contact, *, left: bool) -> list[int]:
         visible = self.context["visible_list_ids"]
         return sorted(
-            m.contact_list_id for m in contact.memberships.all() if m.contact_list_id in visible
+            m.contact_list_id
+            for m in contact.memberships.all()
+            if m.contact_list_id in visible and (m.unsubscribed_at is not None) == left
         )
 
 

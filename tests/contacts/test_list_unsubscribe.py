@@ -166,3 +166,27 @@ def test_the_contact_page_marks_a_left_list(lists, org_a, marketer_client):
 
     local = when.astimezone(zoneinfo.ZoneInfo(org_a.time_zone)).strftime("%Y-%m-%d %H:%M")
     assert f"(left the list on {local})" in page.content.decode()
+
+
+def test_the_api_shows_subscribed_and_left_lists_apart(lists, org_a, marketer):
+    news, events = lists
+    api = api_for(marketer)
+    yamada = services.find_contact(org_a.pk, "yamada@example.jp")
+
+    one = api.get(f"contacts/{yamada.pk}/").json()
+    listing = {c["email"]: c for c in api.get("contacts/").json()["results"]}
+
+    assert (one["lists"], one["left_lists"]) == ([events.pk], [news.pk])
+    assert (listing["yamada@example.jp"]["lists"], listing["yamada@example.jp"]["left_lists"]) == (
+        [events.pk],
+        [news.pk],
+    )
+    assert (listing["sato@example.jp"]["lists"], listing["sato@example.jp"]["left_lists"]) == (
+        sorted([news.pk, events.pk]),
+        [],
+    )
+    # Writing back what was read (a sync job's round trip) neither resubscribes nor forgets.
+    written = api.patch(f"contacts/{yamada.pk}/", {"lists": one["lists"] + one["left_lists"]})
+    assert written.status_code == 200, written.content
+    assert (written.json()["lists"], written.json()["left_lists"]) == ([events.pk], [news.pk])
+    assert _left(news) == ["yamada@example.jp"]
