@@ -182,9 +182,12 @@ def _any(parts) -> Q:
 class Compiler:
     """Compiles one organisation's trees; ``catalogue.today`` is the day dates are read on."""
 
-    def __init__(self, organization, catalogue: Catalogue):
+    def __init__(self, organization, catalogue: Catalogue, *, excluding: bool = False):
         self.organization = organization
         self.catalogue = catalogue
+        # Whether the tree keeps people *out* (an excluded segment). It decides one thing:
+        # how a list membership its member left from a message counts (see _lists).
+        self.excluding = excluding
 
     def compile(self, rules: dict) -> Q:
         return self._group(rules, ())
@@ -221,14 +224,24 @@ class Compiler:
         if kind == Kind.TAGS:
             return _related(Contact.tags.through.objects, "contact_id", "tag_id", op, value)
         if kind == Kind.LISTS:
-            # "In the list" means a subscribed member: someone who left it through the
-            # preference page is not. "In none of" still counts their row, so leaving
-            # a list never moves a person into a segment that kept them out.
-            memberships = ListMembership.objects.all()
-            if op != "none":
-                memberships = memberships.subscribed()
-            return _related(memberships, "contact_id", "contact_list_id", op, value)
+            return self._lists(op, value)
         return self._attribute(spec, op, value, path)
+
+    def _lists(self, op: str, ids: list[int]) -> Q:
+        """A list condition, where leaving a list never lets more mail through.
+
+        Groups only combine with "all" and "any", so a condition that is true for more
+        people makes the whole tree true for more people. A member who left a list
+        through the preference page keeps the row (``unsubscribed_at``). In a tree that
+        brings people in, the row counts so as to bring in fewer: "in" counts subscribed
+        members only, "in none of" counts every row. In a tree that keeps people out
+        (``excluding``), the other way round, so as to keep out more: "in" counts every
+        row, "in none of" subscribed members only."""
+        subscribed_only = (op != "none") != self.excluding
+        memberships = ListMembership.objects.all()
+        if subscribed_only:
+            memberships = memberships.subscribed()
+        return _related(memberships, "contact_id", "contact_list_id", op, ids)
 
     # --- contact columns -----------------------------------------------------------------
 

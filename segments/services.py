@@ -79,7 +79,13 @@ def catalogue_for(
     )
 
 
-def compile_rules(organization: Organization, rules, *, catalogue: Catalogue | None = None) -> Q:
+def compile_rules(
+    organization: Organization,
+    rules,
+    *,
+    catalogue: Catalogue | None = None,
+    excluding: bool = False,
+) -> Q:
     """A filter over ``organization``'s contacts for ``rules`` (apply it to
     ``Contact.objects.for_organization(organization)``; it does not restrict the
     organisation itself).
@@ -87,10 +93,13 @@ def compile_rules(organization: Organization, rules, *, catalogue: Catalogue | N
     Raises ``RuleError`` naming the condition and why: an unknown field, an operator that
     does not fit, a value of the wrong type, a tag or list that is not the organisation's,
     an engagement condition before delivery data exists.
+
+    ``excluding``: the rules keep people out of an audience (an excluded segment), which
+    changes how a list its member left counts (``segments.compiler.Compiler._lists``).
     """
     catalogue = catalogue or catalogue_for(organization)
     canonical = validate_rules(rules, catalogue)
-    return Compiler(organization, catalogue).compile(canonical)
+    return Compiler(organization, catalogue, excluding=excluding).compile(canonical)
 
 
 def check_rules_for_member(membership: Membership, rules) -> dict:
@@ -323,9 +332,11 @@ def _base(organization: Organization, membership: Membership | None) -> QuerySet
     return visible_contacts(membership)
 
 
-def _segment_filter(organization, segment: Segment, catalogue: Catalogue) -> Q:
+def _segment_filter(
+    organization, segment: Segment, catalogue: Catalogue, *, excluding: bool = False
+) -> Q:
     try:
-        return compile_rules(organization, segment.rules, catalogue=catalogue)
+        return compile_rules(organization, segment.rules, catalogue=catalogue, excluding=excluding)
     except RuleError as error:
         raise AudienceError(
             _("Segment “%(name)s”: %(error)s") % {"name": segment.name, "error": error.message}
@@ -359,7 +370,9 @@ def audience_contacts(
         include.insert(0, _in_lists(parts.include_lists))
     if not include:
         return contacts.none()
-    exclude = [_segment_filter(organization, s, catalogue) for s in parts.exclude_segments]
+    exclude = [
+        _segment_filter(organization, s, catalogue, excluding=True) for s in parts.exclude_segments
+    ]
     if parts.exclude_lists:
         exclude.insert(0, _in_lists(parts.exclude_lists, subscribed_only=False))
     # Compiled filters are never NULL, so negating them cannot drop a contact by accident.

@@ -1,6 +1,6 @@
 """Segments and audiences after a person left a list from a message: an included list or
-an "in the list" rule no longer reaches them; an excluded list or a "in none of" rule
-still keeps them out."""
+an "in the list" rule no longer reaches them; an excluded list, a "in none of" rule, or
+an excluded segment with either kind of list rule still keeps them out."""
 
 from __future__ import annotations
 
@@ -69,5 +69,29 @@ def test_list_rules_count_only_subscribed_members_but_none_keeps_them_out(
     lists = {"news": [news], "events": [events], "both": [news, events]}[which]
 
     audience = audience_contacts(org_a, include_segments=[_segment(org_a, op, *lists)])
+
+    assert _emails(audience) == expected
+
+
+@pytest.mark.parametrize(
+    ("op", "which", "expected"),
+    [
+        # "left" left News: an excluded "in News" segment still keeps them out...
+        ("any", "news", []),
+        ("all", "both", []),
+        # ...and an excluded "in none of News" segment now keeps them out too.
+        ("none", "news", ["stays@example.jp"]),
+        ("any", "events", []),
+    ],
+)
+def test_an_excluded_segment_keeps_out_at_least_as_many_after_someone_left_a_list(
+    org_a, people, op, which, expected
+):
+    news, events = people
+    lists = {"news": [news], "events": [events], "both": [news, events]}[which]
+
+    audience = audience_contacts(
+        org_a, include_lists=[events], exclude_segments=[_segment(org_a, op, *lists)]
+    )
 
     assert _emails(audience) == expected
