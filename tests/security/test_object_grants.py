@@ -149,25 +149,34 @@ def test_a_grant_on_a_model_without_a_branch_is_refused_everywhere(org_a, admin,
     assert UserObjectPermission.objects.count() == 0
 
 
-def test_a_new_model_receiving_grants_gets_its_branch_from_the_next_migrate(
-    monkeypatch, org_a, org_b, admin, marketer, outsider
+def test_a_grant_policy_from_an_earlier_release_is_replaced_by_the_next_migrate(
+    lists, admin, marketer, outsider
 ):
-    a_contact = Contact.objects.create(organization=org_a, email="one@a.example")
-    b_contact = Contact.objects.create(organization=org_b, email="one@b.example")
-    # A model starting to receive grants is a future code change; the one stand-in here
-    # gives Contact the grant protocol for this test only (everything else is real).
-    monkeypatch.setattr(Contact, "grant_codename", lambda self, perm: None, raising=False)
+    # A model that starts receiving grants changes the policy's text (the test above:
+    # one branch per model with the protocol); what reaches the database is a policy
+    # whose stored text no longer matches. Here, the real state of a database migrated
+    # by a release with no grant models yet: the table's policy has no branch at all.
+    a_list, b_list = lists
+    table = "guardian_userobjectpermission"
+    _raw(f"DROP POLICY {tenancy.POLICY} ON {table}")
+    _raw(f"CREATE POLICY {tenancy.POLICY} ON {table} USING (false) WITH CHECK (false)")
+    _raw(f"COMMENT ON POLICY {tenancy.POLICY} ON {table} IS 'an earlier release'")
 
-    # What post_migrate runs: the grant tables' policies changed, so they are recreated.
-    assert sorted(tenancy.install()) == GRANT_TABLES
-    assign_perm("contacts.view_contact", outsider.user, b_contact)
-    with tenancy.tenant_scope(org_a.pk, admin.user.pk):
-        assign_perm("contacts.view_contact", marketer.user, a_contact)
+    # What post_migrate runs: only the stale policy is recreated.
+    assert tenancy.install() == [table]
+    assert _policies()[table] == (
+        True,
+        True,
+        {p.table: p for p in tenancy.protected_tables()}[table].fingerprint,
+    )
+    assign_perm(VIEW, outsider.user, b_list)
+    with tenancy.tenant_scope(a_list.organization_id, admin.user.pk):
+        assign_perm(VIEW, marketer.user, a_list)
         with pytest.raises(DatabaseError, match="row-level security"), transaction.atomic():
-            assign_perm("contacts.view_contact", marketer.user, b_contact)
+            assign_perm(VIEW, marketer.user, b_list)
         seen = _user_grants()
 
-    assert seen == [("marketer@a.example", str(a_contact.pk))]
+    assert seen == [("marketer@a.example", str(a_list.pk))]
 
 
 def test_install_is_a_no_op_once_the_policies_match(db):
