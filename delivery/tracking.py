@@ -40,23 +40,12 @@ def _signature(token: str, url: str) -> str:
     return _b64(hmac.digest(_click_key(settings.SECRET_KEY), message, "sha256")[:16])
 
 
-@lru_cache(maxsize=4096)
-def _encoded_url(url: str) -> str:
-    # A campaign's links repeat in every message: encode each once per process.
-    return _b64(url.encode("utf-8"))
-
-
 @lru_cache(maxsize=8)
 def _click_prefix(site_url: str) -> str:
     # reverse() once: every click URL is this prefix plus three path segments.
     marker = "TOKEN"
     path = reverse("tracking:click", args=[marker, "URL", "SIG"])
     return site_url + path[: path.index(marker)]
-
-
-def click_url(token: str, url: str) -> str:
-    encoded = _encoded_url(url)
-    return f"{_click_prefix(settings.SITE_URL)}{token}/{encoded}/{_signature(token, url)}"
 
 
 def verify_click(token: str, encoded_url: str, signature: str) -> str | None:
@@ -105,16 +94,17 @@ def _link(href: str) -> tuple[str, str]:
     """A link as written in the HTML: its destination (entities decoded) and that
     destination's encoding in a click URL. A campaign's links repeat in every message."""
     url = html.unescape(href)
-    return url, _encoded_url(url)
+    return url, _b64(url.encode("utf-8"))
 
 
 def rewrite_links(html_body: str, token: str, *, keep: tuple[str, ...] = ()) -> str:
     """Point every http(s) link of ``<a href>`` at its signed click URL, except ``keep``
     (the unsubscribe link must reach the recipient's own page directly).
 
-    The same URL ``click_url`` makes, HTML-escaped: only the site prefix and the token can
-    hold a character to escape (the rest is base64url), so they are escaped once per
-    message rather than the whole URL once per link."""
+    A click URL is the click prefix, the token, the destination in base64url and its
+    signature (``verify_click`` reads it back), HTML-escaped: only the prefix and the
+    token can hold a character to escape, so they are escaped once per message rather
+    than the whole URL once per link."""
     start = html.escape(_click_prefix(settings.SITE_URL)) + html.escape(token) + "/"
 
     def replace(match: re.Match) -> str:
